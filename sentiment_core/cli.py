@@ -1,0 +1,173 @@
+"""python -m sentiment_core {train,evaluate,predict,explain,runs} ... (see --help of each)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from .config import CHOICES, PRESETS, Config, ConfigError
+from .data import DataError
+from .runs import RunError
+
+EPILOG = "data sources: tfds (default, downloads once), sample (bundled), a folder with train.jsonl.gz/test.jsonl.gz, an aclImdb folder, or aclImdb_v1.tar.gz"
+
+
+def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hyperparameters (default: the preset's, else Config's)")
+    for field in dataclasses.fields(Config):
+        flag = "--" + field.name.replace("_", "-")
+        if field.type == "bool":
+            group.add_argument(flag, dest=field.name, default=None, action=argparse.BooleanOptionalAction)
+        else:
+            kind = {"int": int, "float": float}.get(field.type, str)
+            choices = CHOICES.get(field.name)
+            group.add_argument(flag, dest=field.name, type=kind, default=None, choices=choices,
+                               help=f"default {field.default}")
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    base = PRESETS[args.preset] if args.preset else Config()
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+    return base.replace(**changes)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .runner import train_and_save
+
+    config = build_config(args)
+    bar: dict = {}
+
+    def on_event(event: dict) -> None:
+        kind = event["type"]
+        if kind == "status":
+            print(event["message"], file=sys.stderr)
+        elif kind == "start":
+            bar["tqdm"] = tqdm(total=event["epochs"] * event["steps_per_epoch"], unit="batch", file=sys.stderr, mininterval=1.0,
+                               dynamic_ncols=True)
+        elif kind == "batch":
+            bar["tqdm"].set_description(f"epoch {event['epoch']}/{config.epochs}")
+            bar["tqdm"].set_postfix(loss=f"{event['loss']:.4f}", acc=f"{event['accuracy']:.4f}", refresh=False)
+            bar["tqdm"].update(1)
+        elif kind == "epoch":
+            bar["tqdm"].write(f"epoch {event['epoch']}: loss {event['loss']:.4f} acc {event['accuracy']:.4f} "
+                              f"val_loss {event.get('val_loss', float('nan')):.4f} "
+                              f"val_acc {event.get('val_accuracy', float('nan')):.4f} ({event['seconds']:.1f} s)")
+        elif kind == "end":
+            bar["tqdm"].close()
+            if event["stopped_early"]:
+                print(f"early stopping: best epoch {event['best_epoch']} restored", file=sys.stderr)
+
+    run = train_and_save(config, args.data, Path(args.out), on_event, grad_probe=not args.no_grad_probe,
+                         tfds_dir=args.tfds_dir)
+    print(json.dumps({"run": str(run.path), **{k: run.metrics[k] for k in ("accuracy", "loss", "roc_auc", "n")}}))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import data as datamod
+    from .metrics import evaluate
+    from .runs import load_run
+    from .inference import Engine
+
+    engine = Engine.from_run(load_run(args.model))
+    _, test = datamod.load_raw(args.data, args.tfds_dir)
+    result = evaluate(test.labels, engine.predict(test.texts))
+    print(json.dumps({"model": args.model, "data": args.data, **result}))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .inference import Engine
+    from .runs import load_run
+    from .text import out_of_vocabulary
+
+    engine = Engine.from_run(load_run(args.model))
+    texts = list(args.texts) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for text, p in zip(texts, engine.predict(texts)):
+        print(json.dumps({"text": text, "probability": round(float(p), 6),
+                          "label": "positive" if p >= 0.5 else "negative",
+                          "out_of_vocabulary": out_of_vocabulary(text, engine.vocab)}))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .inference import Engine
+    from .runs import load_run
+
+    run = load_run(args.model)
+    engine = Engine.from_run(run)
+    tokens, occlusion = engine.occlusion(args.text)
+    reading = engine.read(args.text)
+    rows = [{"word": t.word, "oov": t.oov, "occlusion": round(float(o), 5), "as_it_reads": round(float(p), 5)}
+            for t, o, p in zip(tokens, occlusion, reading.as_it_reads)]
+    if args.gradients:
+        from .explain import integrated_gradients_for
+
+        for row, value in zip(rows, integrated_gradients_for(run, args.text)):
+            row["integrated_gradients"] = round(float(value), 5)
+    print(json.dumps({"probability": reading.probability, "tokens": rows}))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import list_runs
+
+    for row in list_runs():
+        print(json.dumps(row))
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sentiment_core", description=__doc__, epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model and save it as a run", epilog=EPILOG,
+                           description="Train on --data, evaluate once on its test split, save the run to --out.")
+    train.add_argument("--data", default="tfds", help="data source (default tfds)")
+    train.add_argument("--out", required=True, help="folder of the new run, e.g. artifacts/runs/demo")
+    train.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset; flags override it")
+    train.add_argument("--no-grad-probe", action="store_true", help="skip the per-epoch ‖dL/dh_t‖ measurement")
+    train.add_argument("--tfds-dir", help="tensorflow-datasets data_dir")
+    _add_hyperparameters(train)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="score a run on a data source's test split", epilog=EPILOG,
+                              description="Print JSON: accuracy, loss, n, confusion matrix [[TN, FP], [FN, TP]], ROC AUC.")
+    evaluate.add_argument("--model", required=True, help="run folder")
+    evaluate.add_argument("--data", default="tfds", help="data source (default tfds)")
+    evaluate.add_argument("--tfds-dir", help="tensorflow-datasets data_dir")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="score texts", description="One JSON line per text "
+                             "(from the arguments, else one per line of stdin): text, probability, label.")
+    predict.add_argument("--model", required=True, help="run folder")
+    predict.add_argument("texts", nargs="*", help="reviews to score")
+    predict.set_defaults(func=cmd_predict)
+
+    explain = sub.add_parser("explain", help="per-word attributions and sentiment as it reads",
+                             description="Occlusion (NumPy) and, with --gradients, integrated gradients (Keras).")
+    explain.add_argument("--model", required=True, help="run folder")
+    explain.add_argument("--gradients", action="store_true", help="also integrated gradients (loads Keras)")
+    explain.add_argument("text", help="one review")
+    explain.set_defaults(func=cmd_explain)
+
+    listing = sub.add_parser("runs", help="list saved runs as JSON lines")
+    listing.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DataError, RunError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing was saved", file=sys.stderr)
+        return 130

@@ -1,0 +1,41 @@
+"""Gradient-based word attributions for a saved run (needs Keras; the NumPy path has occlusion)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .runs import Run
+from .text import read_as_model
+
+
+def keras_model(run: Run):
+    """The run's model rebuilt from its config and weights.npz; model.keras is never deserialized."""
+    from keras import layers
+
+    from .models import build_model, recurrent_layers
+
+    model = build_model(run.config)
+    model.get_layer("embedding").embeddings.assign(run.weights["embedding"])
+    for i, layer in enumerate(recurrent_layers(model), 1):
+        directions = ({"forward": layer.forward_layer, "backward": layer.backward_layer}
+                      if isinstance(layer, layers.Bidirectional) else {"forward": layer})
+        for direction, rnn in directions.items():
+            for name in ("kernel", "recurrent_kernel", "bias"):
+                getattr(rnn.cell, name).assign(run.weights[f"rnn_{i}/{direction}/{name}"])
+    head = model.get_layer("sentiment")
+    head.kernel.assign(run.weights["head/kernel"])
+    head.bias.assign(run.weights["head/bias"])
+    return model
+
+
+def integrated_gradients_for(run: Run, text: str, model=None, steps: int = 32) -> np.ndarray:
+    """Signed integrated-gradients attribution per real token of `text`, in reading order."""
+    from .gradients import integrated_gradients
+    from .text import encode
+
+    c = run.config
+    model = model or keras_model(run)
+    n = len(read_as_model(text, run.vocab, c.maxlen, c.truncating))
+    ids = encode([text], run.vocab, c.maxlen, c.padding, c.truncating)[0]
+    per_position = integrated_gradients(model, ids, steps)
+    return per_position[c.maxlen - n :] if c.padding == "pre" else per_position[:n]

@@ -1,0 +1,124 @@
+"""Gradients through time, on whichever Keras backend is loaded (JAX, TensorFlow or PyTorch).
+
+Two measurements need gradients: how much the loss still depends on the hidden
+state at an early step (‖∂L/∂h_t‖, the vanishing-gradient picture) and which
+words a prediction leans on (integrated gradients). Both unroll or re-run the
+trained layers with Keras ops and differentiate with the backend's own autodiff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from .models import MaskedMaxPooling1D, recurrent_layers
+
+
+def _grad(fn: Callable, x: np.ndarray) -> np.ndarray:
+    """d fn(x) / dx for a scalar-valued fn, with the active backend's autodiff."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(ops.convert_to_tensor(x)))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return tape.gradient(y, x).numpy()
+    if backend == "torch":
+        import torch
+
+        x = torch.tensor(x, requires_grad=True)
+        fn(x).backward()
+        return x.grad.detach().cpu().numpy()
+    raise NotImplementedError(f"gradients on the {backend} backend")
+
+
+def _apply(stack: list[layers.Layer], x, mask):
+    """Run the layers after a given point, passing the padding mask where Keras expects it."""
+    for layer in stack:
+        if isinstance(layer, (layers.RNN, layers.Bidirectional, MaskedMaxPooling1D, layers.GlobalAveragePooling1D)):
+            x = layer(x, mask=mask, training=False) if not isinstance(layer, MaskedMaxPooling1D) else layer(x, mask=mask)
+            returns_sequences = getattr(layer, "return_sequences", False)
+            mask = mask if returns_sequences else None
+        else:
+            x = layer(x)
+    return x
+
+
+def _embed(model: keras.Model, token_ids: np.ndarray):
+    embedding = model.get_layer("embedding")
+    mask = ops.convert_to_tensor(token_ids != 0) if embedding.mask_zero else None
+    return embedding(ops.convert_to_tensor(token_ids)), mask
+
+
+def _after(model: keras.Model, layer: layers.Layer) -> list[layers.Layer]:
+    stack = [lyr for lyr in model.layers if not isinstance(lyr, layers.InputLayer)]
+    return stack[stack.index(layer) + 1:]
+
+
+def hidden_state_grad_norms(model: keras.Model, token_ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Mean over the batch of ‖∂L/∂h_t‖ for the first recurrent layer's forward state, t = 1..T.
+
+    The layer is unrolled step by step with its own cell, and a zero perturbation
+    is added to each h_t: the gradient with respect to that perturbation is ∂L/∂h_t.
+    Padded steps carry the state unchanged, as Keras does under a mask.
+    """
+    first = recurrent_layers(model)[0]
+    forward = first.forward_layer if isinstance(first, layers.Bidirectional) else first
+    cell, units = forward.cell, forward.cell.units
+    embedded, mask = _embed(model, token_ids)
+    steps = token_ids.shape[1]
+    y = ops.convert_to_tensor(labels.reshape(-1, 1).astype("float32"))
+    backward = None
+    if isinstance(first, layers.Bidirectional):
+        backward = first.backward_layer(embedded, mask=mask, training=False)
+        if first.return_sequences:
+            backward = ops.flip(backward, axis=1)
+
+    def loss_of(perturbation):
+        states = [ops.zeros((token_ids.shape[0], units))] * (2 if isinstance(cell, layers.LSTMCell) else 1)
+        outputs = []
+        for t in range(steps):
+            _, new_states = cell(embedded[:, t], states, training=False)
+            new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+            new_states[0] = new_states[0] + perturbation[t]
+            if mask is not None:
+                keep = ops.expand_dims(mask[:, t], -1)
+                new_states = [ops.where(keep, new, old) for new, old in zip(new_states, states)]
+            states = new_states
+            outputs.append(states[0])
+        x = ops.stack(outputs, axis=1) if first.return_sequences else outputs[-1]
+        if backward is not None:
+            x = ops.concatenate([x, backward], axis=-1)
+        probability = _apply(_after(model, first), x, mask if first.return_sequences else None)
+        return ops.mean(keras.losses.binary_crossentropy(y, probability))
+
+    grads = _grad(loss_of, np.zeros((steps, token_ids.shape[0], units), dtype="float32"))
+    return np.linalg.norm(grads, axis=-1).mean(axis=1)
+
+
+def integrated_gradients(model: keras.Model, token_ids: np.ndarray, steps: int = 32) -> np.ndarray:
+    """Signed attribution per position of one padded review (shape (T,)), baseline: all-zero embeddings.
+
+    Sums to about p(review) - p(baseline) (the completeness property of Sundararajan et al. 2017).
+    """
+    embedded, mask = _embed(model, token_ids.reshape(1, -1))
+    embedded = np.asarray(embedded)[0]
+    alphas = (np.arange(1, steps + 1, dtype="float32") / steps).reshape(-1, 1, 1)
+    path = alphas * embedded[None]
+    batch_mask = None if mask is None else ops.repeat(mask, steps, axis=0)
+    stack = _after(model, model.get_layer("embedding"))
+
+    def total_probability(x):
+        return ops.sum(_apply(stack, x, batch_mask))
+
+    grads = _grad(total_probability, path.astype("float32"))
+    return (grads.mean(axis=0) * embedded).sum(axis=-1)

@@ -1,0 +1,189 @@
+"""The forward pass of every model the engine builds, in NumPy, from a run's saved weights.
+
+No TensorFlow, Keras or JAX is imported here: the app predicts and draws hidden
+states in a process that starts fast and stays small. tests/test_inference.py holds
+it to Keras' own outputs within 1e-5. The equations are Keras 3's cells:
+  SimpleRNN  h = tanh(x K + h R + b)
+  LSTM       i, f, g, o = split(x K + h R + b); c = f c + i tanh(g) (i, f, o sigmoid); h = o tanh(c)
+  GRU        z, r = sigmoid(...); n = tanh(x K_n + b_n + r (h R_n + b'_n)); h = z h + (1 - z) n
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import Config
+from .text import OOV, Token, Vocabulary, encode, pad, read_as_model
+
+GATES = {"simple_rnn": (), "lstm": ("input", "forget", "output"), "gru": ("update", "reset")}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1 / (1 + e^-x), without overflow warnings
+
+
+def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent, bias, reverse: bool,
+                   trace: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """One direction of one layer over a batch. Returns outputs (B, T, U), final h, traced states."""
+    batch, steps, _ = x.shape
+    units = recurrent.shape[0]
+    input_bias = bias[0] if cell == "gru" else bias
+    projected = x @ kernel + input_bias  # all input projections in one matmul
+    h = np.zeros((batch, units), dtype=np.float32)
+    c = np.zeros_like(h)
+    outputs = np.zeros((batch, steps, units), dtype=np.float32)
+    names = ("h", "c", *GATES[cell]) if cell == "lstm" else ("h", *GATES[cell])
+    traced = {n: np.zeros((batch, steps, units), dtype=np.float32) for n in names} if trace else {}
+    gates: dict[str, np.ndarray] = {}
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        xp = projected[:, t]
+        if cell == "simple_rnn":
+            new_h = np.tanh(xp + h @ recurrent)
+        elif cell == "lstm":
+            z = xp + h @ recurrent
+            i, f, g, o = np.split(z, 4, axis=-1)
+            i, f, o = _sigmoid(i), _sigmoid(f), _sigmoid(o)
+            new_c = f * c + i * np.tanh(g)
+            new_h = o * np.tanh(new_c)
+            gates = {"input": i, "forget": f, "output": o}
+        else:
+            m = h @ recurrent + bias[1]
+            xz, xr, xn = np.split(xp, 3, axis=-1)
+            mz, mr, mn = np.split(m, 3, axis=-1)
+            z, r = _sigmoid(xz + mz), _sigmoid(xr + mr)
+            new_h = z * h + (1.0 - z) * np.tanh(xn + r * mn)
+            gates = {"update": z, "reset": r}
+        keep = mask[:, t : t + 1]
+        h = np.where(keep, new_h, h)
+        if cell == "lstm":
+            c = np.where(keep, new_c, c)
+        outputs[:, t] = h
+        if trace:
+            traced["h"][:, t] = h
+            if cell == "lstm":
+                traced["c"][:, t] = c
+            for name, value in gates.items():
+                traced[name][:, t] = value
+    return outputs, h, traced
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One review as the model read it: real tokens only, in reading order."""
+
+    tokens: list[Token]
+    probability: float
+    # layers[l][direction][name] -> (n_tokens, units); names: h, c, and the gates
+    layers: list[dict[str, dict[str, np.ndarray]]]
+    as_it_reads: np.ndarray  # (n_tokens,) probability if the review ended at each token
+    features: np.ndarray  # the vector the output head sees
+
+
+class Engine:
+    """Predictions and insides of one saved model."""
+
+    def __init__(self, config: Config, vocab: Vocabulary, weights: dict[str, np.ndarray]):
+        self.config, self.vocab = config, vocab
+        self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.directions = ("forward", "backward") if config.bidirectional else ("forward",)
+        expected = config.units * {"simple_rnn": 1, "lstm": 4, "gru": 3}[config.cell]
+        if self.w["rnn_1/forward/kernel"].shape[1] != expected:
+            raise ValueError("weights do not match the run's config")
+
+    @classmethod
+    def from_run(cls, run) -> Engine:
+        return cls(run.config, run.vocab, run.weights)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        c = self.config
+        return encode(texts, self.vocab, c.maxlen, c.padding, c.truncating)
+
+    def forward(self, token_ids: np.ndarray, trace: bool = False):
+        """Probabilities (B,), head features (B, F), and per-layer traces when asked."""
+        c = self.config
+        token_ids = np.asarray(token_ids)
+        mask = token_ids != 0 if c.mask else np.ones(token_ids.shape, dtype=bool)
+        x = self.w["embedding"][token_ids]
+        traces, finals = [], []
+        for layer in range(1, c.layers + 1):
+            outs, finals, traced = [], [], {}
+            for direction in self.directions:
+                key = f"rnn_{layer}/{direction}/"
+                out, final, tr = _run_direction(c.cell, x, mask, self.w[key + "kernel"],
+                                                self.w[key + "recurrent_kernel"], self.w[key + "bias"],
+                                                reverse=direction == "backward", trace=trace)
+                outs.append(out)
+                finals.append(final)
+                traced[direction] = tr
+            x = np.concatenate(outs, axis=-1)
+            traces.append(traced)
+        if c.pooling == "last":
+            features = np.concatenate(finals, axis=-1)
+        elif c.pooling == "max":
+            features = np.where(mask[..., None], x, -1e9).max(axis=1)
+        else:
+            weights = mask[..., None].astype(np.float32)
+            features = (x * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
+        probs = self.head(features)
+        return (probs, features, traces) if trace else (probs, features)
+
+    def head(self, features: np.ndarray) -> np.ndarray:
+        return _sigmoid(features @ self.w["head/kernel"] + self.w["head/bias"])[..., 0]
+
+    def predict(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        ids = self.encode(list(texts))
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate([self.forward(ids[i : i + batch_size])[0] for i in range(0, len(ids), batch_size)])
+
+    def _positions(self, ids: np.ndarray, n_tokens: int) -> np.ndarray:
+        """Where the real tokens sit in the padded row."""
+        maxlen = self.config.maxlen
+        return np.arange(maxlen - n_tokens, maxlen) if self.config.padding == "pre" else np.arange(n_tokens)
+
+    def read(self, text: str) -> Reading:
+        c = self.config
+        tokens = read_as_model(text, self.vocab, c.maxlen, c.truncating)
+        ids = self.encode([text])
+        probs, features, traces = self.forward(ids, trace=True)
+        where = self._positions(ids, len(tokens))
+        layers = [{d: {n: v[0, where] for n, v in traced[d].items()} for d in traced} for traced in traces]
+        return Reading(tokens, float(probs[0]), layers, self._as_it_reads(ids, where, traces), features[0])
+
+    def _as_it_reads(self, ids: np.ndarray, where: np.ndarray, traces) -> np.ndarray:
+        """The probability the model gives if the review stopped after each token.
+
+        A one-way model has read exactly tokens 1..t at step t, so the head is applied to
+        the state there (pooled over steps 1..t for max/mean pooling). A bidirectional
+        model reads the end first, so each prefix is re-read as a review of its own.
+        """
+        c = self.config
+        if len(where) == 0:
+            return np.zeros(0, dtype=np.float32)
+        if c.bidirectional:
+            real = ids[0, where]
+            prefixes = [real[: t + 1].tolist() for t in range(len(real))]
+            return self.forward(pad(prefixes, c.maxlen, c.padding, c.truncating))[0]
+        top = traces[-1]["forward"]["h"][0, where]  # (n, U)
+        if c.pooling == "max":
+            top = np.maximum.accumulate(top, axis=0)
+        elif c.pooling == "mean":
+            top = np.cumsum(top, axis=0) / np.arange(1, len(top) + 1)[:, None]
+        return self.head(top)
+
+    def occlusion(self, text: str, mode: str = "unk") -> tuple[list[Token], np.ndarray]:
+        """p(review) - p(review without token t), per token; positive means the word pushed towards positive.
+
+        mode 'unk' replaces the word by the out-of-vocabulary id, 'remove' deletes it.
+        """
+        c = self.config
+        tokens = read_as_model(text, self.vocab, c.maxlen, c.truncating)
+        if not tokens:
+            return tokens, np.zeros(0, dtype=np.float32)
+        ids = [t.id for t in tokens]
+        variants = [ids[:i] + ([OOV] if mode == "unk" else []) + ids[i + 1 :] for i in range(len(ids))]
+        batch = pad([ids, *variants], c.maxlen, c.padding, c.truncating)
+        probs = np.concatenate([self.forward(batch[i : i + 256])[0] for i in range(0, len(batch), 256)])
+        return tokens, probs[0] - probs[1:]

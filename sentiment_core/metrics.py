@@ -1,0 +1,36 @@
+"""Test-set metrics from probabilities, in NumPy (no scikit-learn needed at inference time)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    labels = np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = np.asarray(scores)[order]
+    # average ranks over ties
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict:
+    """Accuracy, log loss, confusion matrix [[TN, FP], [FN, TP]] and ROC AUC."""
+    y = np.asarray(labels).astype(int)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    predicted = (p >= threshold).astype(int)
+    confusion = [[int(((y == a) & (predicted == b)).sum()) for b in (0, 1)] for a in (0, 1)]
+    return {
+        "n": int(len(y)),
+        "accuracy": float((predicted == y).mean()) if len(y) else float("nan"),
+        "loss": float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()) if len(y) else float("nan"),
+        "confusion_matrix": confusion,
+        "roc_auc": roc_auc(y, p),
+    }

@@ -1,0 +1,114 @@
+"""Train, evaluate once on the test split, and save a run: what the CLI and the job workers call."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import insights, metrics, runs
+from .config import Config
+from .features import DEFAULT_CACHE, Encoded, prepare
+from .inference import Engine
+from .runs import Run
+from .train import OnEvent, fit
+
+
+def versions() -> dict[str, str]:
+    import keras
+
+    found = {"python": platform.python_version(), "numpy": np.__version__, "keras": keras.__version__,
+             "backend": keras.backend.backend()}
+    for module in ("jax", "tensorflow", "torch"):
+        mod = __import__("sys").modules.get(module)
+        if mod is not None and hasattr(mod, "__version__"):
+            found[module] = mod.__version__
+    return found
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}"
+
+
+def model_card(name: str, config: Config, data: str, history, test: dict, meta: dict) -> str:
+    epochs = len(history.epochs)
+    best = history.best_epoch or epochs
+    val = max((e.get("val_accuracy", 0) for e in history.epochs), default=float("nan"))
+    return f"""# Model card: {name}
+
+**Task**: binary sentiment of English movie reviews (IMDB, Maas et al. 2011).
+**Data**: `{data}`, split `{config.split}`; validation = {config.validation_fraction:.0%} of the training half,
+held out from training; the test split was used once, after training.
+**Model**: {'bidirectional ' if config.bidirectional else ''}{config.cell} x{config.layers}, {config.units} units,
+embedding {config.embedding_dim}, vocabulary {config.vocab_size}, max length {config.maxlen} ({config.padding}-padded,
+{config.truncating}-truncated), pooling `{config.pooling}`, mask {config.mask}, dropout {config.dropout}.
+**Training**: {config.optimizer} lr {config.learning_rate}, batch {config.batch_size}, {epochs} epochs run,
+best epoch {best} (weights restored: {config.early_stopping}); {history.seconds:.0f} s on {meta['hardware']}
+with Keras {meta['versions']['keras']} ({meta['versions']['backend']} backend).
+**Validation accuracy (best)**: {val:.4f}
+**Test**: accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}, ROC AUC {test['roc_auc']:.4f}, n = {test['n']}.
+
+**Known limits**: trained on movie reviews only, English only; words outside its
+{config.vocab_size}-word vocabulary are unknown to it; it reads at most {config.maxlen} words
+({'the last' if config.truncating == 'pre' else 'the first'} ones of a longer review); sarcasm and negation
+over long spans still fool it; scores are not calibrated probabilities outside IMDB.
+"""
+
+
+def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> dict:
+    probs = np.concatenate([engine.forward(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)])
+    return metrics.evaluate(y, probs)
+
+
+def save(path: Path, config: Config, encoded: Encoded, model, history, data: str,
+         status: str = "complete", extra_meta: dict | None = None) -> Run:
+    from .models import export_weights
+
+    weights = export_weights(model)
+    engine = Engine(config, encoded.vocab, weights)
+    t0 = time.perf_counter()
+    test = evaluate_run(engine, encoded.x_test, encoded.y_test)
+    eval_seconds = time.perf_counter() - t0
+    meta = {"name": Path(path).name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "data": data,
+            "status": status, "config": config.to_dict(), "versions": versions(), "hardware": hardware(),
+            "timings": {"train_seconds": history.seconds, "evaluate_seconds": eval_seconds},
+            "samples": {"train": len(encoded.x_train), "validation": len(encoded.x_val),
+                        "test": len(encoded.x_test)}, **(extra_meta or {})}
+    card = model_card(Path(path).name, config, data, history, test, meta)
+    runs.write_run(path, config, encoded.vocab, weights, history.to_dict(), test, meta,
+                   insights=insights.fit(engine, encoded.x_val, encoded.y_val), card=card,
+                   save_model=lambda p: model.save(p), overwrite=False)
+    return runs.load_run(path)
+
+
+def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lambda e: None,
+                   should_stop: Callable[[], bool] = lambda: False, grad_probe: bool = True,
+                   cache_dir: Path | None = DEFAULT_CACHE, tfds_dir: str | None = None,
+                   max_train_samples: int | None = None) -> Run:
+    runs.check_name(Path(out).name)
+    if Path(out).exists():
+        raise runs.RunError(f"run {Path(out).name!r} already exists in {Path(out).parent}; choose another name")
+    t0 = time.perf_counter()
+    on_event({"type": "status", "message": f"loading and encoding {data}"})
+    encoded = prepare(data, config, cache_dir, tfds_dir)
+    if max_train_samples and len(encoded.x_train) > max_train_samples:
+        raise ValueError(f"this server trains on at most {max_train_samples} reviews; "
+                         f"{data} has {len(encoded.x_train)}")
+    prep_seconds = time.perf_counter() - t0
+    on_event({"type": "status", "message": f"prepared in {prep_seconds:.1f} s (cache {'hit' if encoded.cached else 'miss'})"})
+    model, history = fit(config, encoded, on_event, should_stop, grad_probe)
+    status = "stopped" if history.stopped_by_user else "complete"
+    return save(out, config, encoded, model, history, data, status,
+                {"prepare_seconds": prep_seconds, "cache_hit": encoded.cached})

@@ -1,0 +1,125 @@
+"""Text to integer sequences, in pure Python and NumPy.
+
+Training and inference share this module, so a saved model reads a review
+exactly as it was taught to, with no TensorFlow in the app's process.
+Two paths produce the same ids: `encode` reads one text at a time (inference),
+`encode_corpus` treats the whole corpus as one string (training, ~10x faster).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PAD, OOV = 0, 1
+PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
+
+_BREAK = re.compile(r"<br */?>", re.IGNORECASE)
+_NEWLINES = str.maketrans("\n\r", "  ")
+# Apostrophes join ("don't" -> "dont"); other punctuation separates words.
+_DROP = str.maketrans("", "", "'\u2019")
+_SPLIT = str.maketrans({c: " " for c in string.punctuation if c != "'"})
+
+
+def standardize(text: str) -> str:
+    """Lowercase, drop `<br />` markup and punctuation."""
+    return _standardize_lines(text.translate(_NEWLINES))
+
+
+def _standardize_lines(text: str) -> str:
+    return _BREAK.sub(" ", text).lower().translate(_DROP).translate(_SPLIT)
+
+
+def tokenize(text: str) -> list[str]:
+    return standardize(text).split()
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Index 0 is padding, 1 out-of-vocabulary, then words by training frequency."""
+
+    words: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {w: i for i, w in enumerate(self.words)})
+
+    @classmethod
+    def build(cls, texts: Iterable[str], size: int) -> Vocabulary:
+        counts = Counter(_standardize_lines("\n".join(texts)).split())
+        # Ties broken alphabetically so that the vocabulary is deterministic.
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return cls((PAD_TOKEN, OOV_TOKEN, *(w for w, _ in ranked[: size - 2])))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def id(self, word: str) -> int:
+        return self._index.get(word, OOV)  # type: ignore[attr-defined]
+
+    def ids(self, tokens: Sequence[str]) -> list[int]:
+        index = self._index  # type: ignore[attr-defined]
+        return [index.get(t, OOV) for t in tokens]
+
+
+def pad(sequences: Sequence[Sequence[int]], maxlen: int, padding: str = "pre",
+        truncating: str = "pre") -> np.ndarray:
+    """Same semantics as Keras' `pad_sequences`: `pre` keeps the end of a long review."""
+    out = np.zeros((len(sequences), maxlen), dtype=np.int32)
+    for row, seq in enumerate(sequences):
+        seq = seq[-maxlen:] if truncating == "pre" else seq[:maxlen]
+        if not seq:
+            continue
+        if padding == "pre":
+            out[row, maxlen - len(seq):] = seq
+        else:
+            out[row, : len(seq)] = seq
+    return out
+
+
+def encode(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding: str = "pre",
+           truncating: str = "pre") -> np.ndarray:
+    """One text at a time: the inference path."""
+    return pad([vocab.ids(tokenize(t)) for t in texts], maxlen, padding, truncating)
+
+
+def encode_corpus(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding: str = "pre",
+                  truncating: str = "pre") -> np.ndarray:
+    """The whole corpus as one string: the training path.
+
+    Newlines inside a review are blanked first, as `standardize` does, so that
+    the newline can separate reviews.
+    """
+    joined = _standardize_lines("\n".join(t.translate(_NEWLINES) for t in texts))
+    index = vocab._index  # type: ignore[attr-defined]
+    sequences = []
+    for line in joined.split("\n"):
+        words = line.split()
+        words = words[-maxlen:] if truncating == "pre" else words[:maxlen]
+        sequences.append([index.get(w, OOV) for w in words])
+    return pad(sequences, maxlen, padding, truncating)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A word as the model saw it."""
+
+    word: str
+    id: int
+    oov: bool
+
+
+def read_as_model(text: str, vocab: Vocabulary, maxlen: int, truncating: str = "pre") -> list[Token]:
+    """The real (non-padding) tokens a model sees, in reading order."""
+    words = tokenize(text)
+    words = words[-maxlen:] if truncating == "pre" else words[:maxlen]
+    return [Token(w, vocab.id(w), vocab.id(w) == OOV) for w in words]
+
+
+def out_of_vocabulary(text: str, vocab: Vocabulary) -> list[str]:
+    """Words of `text` the model has never seen, e.g. the notebook's 'horriblely'."""
+    return [w for w in tokenize(text) if vocab.id(w) == OOV]

@@ -1,0 +1,120 @@
+"""Training with Keras `fit`, reporting through plain events and stoppable within one batch.
+
+Events are dicts, so that they can cross a process boundary as JSON:
+  {"type": "start", "epochs", "steps_per_epoch", "samples"}
+  {"type": "batch", "epoch", "step", "loss", "accuracy", "seconds"}
+  {"type": "epoch", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "grad_norms"?}
+  {"type": "end", "stopped_early", "stopped_by_user", "best_epoch", "seconds"}
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from . import gradients
+from .config import Config
+from .features import Encoded
+from .models import build_model
+
+Event = dict
+OnEvent = Callable[[Event], None]
+PROBE_SIZE = 32
+
+
+@dataclass
+class History:
+    batches: list[dict] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+    grad_norms: list[dict] = field(default_factory=list)  # per epoch: ‖∂L/∂h_t‖ for t = 1..T
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    stopped_by_user: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class _Reporter(keras.callbacks.Callback):
+    def __init__(self, history: History, on_event: OnEvent, should_stop: Callable[[], bool],
+                 probe: tuple[np.ndarray, np.ndarray] | None, steps: int):
+        super().__init__()
+        self.history, self.on_event, self.should_stop, self.probe, self.steps = (
+            history, on_event, should_stop, probe, steps)
+        self.epoch = 0
+
+    def _emit(self, event: Event) -> None:
+        self.on_event(event)
+
+    def on_train_begin(self, logs=None):
+        self.t0 = time.perf_counter()
+        if self.probe is not None:
+            self._record_grad_norms(epoch=0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.epoch_t0 = epoch + 1, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        event = {"type": "batch", "epoch": self.epoch, "step": batch + 1,
+                 "global_step": (self.epoch - 1) * self.steps + batch + 1,
+                 "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]),
+                 "seconds": time.perf_counter() - self.t0}
+        self.history.batches.append(event)
+        self._emit(event)
+        if self.should_stop():
+            self.history.stopped_by_user = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        event = {"type": "epoch", "epoch": epoch + 1,
+                 **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs},
+                 "seconds": time.perf_counter() - self.epoch_t0}
+        if self.probe is not None and not self.history.stopped_by_user:
+            event["grad_norms"] = self._record_grad_norms(epoch + 1)
+        self.history.epochs.append(event)
+        self._emit(event)
+
+    def _record_grad_norms(self, epoch: int) -> list[float]:
+        norms = gradients.hidden_state_grad_norms(self.model, *self.probe).tolist()
+        self.history.grad_norms.append({"epoch": epoch, "norms": norms})
+        return norms
+
+
+def probe_batch(x: np.ndarray, y: np.ndarray, size: int = PROBE_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The longest validation reviews, fixed for the whole run, so epochs are comparable."""
+    lengths = (x != 0).sum(axis=1)
+    order = np.argsort(-lengths, kind="stable")[:size]
+    return x[order], y[order]
+
+
+def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
+        should_stop: Callable[[], bool] = lambda: False, grad_probe: bool = True,
+        verbose: int = 0) -> tuple[keras.Model, History]:
+    """Train a fresh model; early stopping restores the best-validation weights."""
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config)
+    history = History()
+    steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
+    on_event({"type": "start", "epochs": config.epochs, "steps_per_epoch": steps,
+              "samples": int(len(encoded.x_train)), "parameters": int(model.count_params())})
+    probe = probe_batch(encoded.x_val, encoded.y_val) if grad_probe else None
+    callbacks: list[keras.callbacks.Callback] = [_Reporter(history, on_event, should_stop, probe, steps)]
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    if config.early_stopping:
+        callbacks.append(stopper)
+    t0 = time.perf_counter()
+    model.fit(encoded.x_train, encoded.y_train, validation_data=(encoded.x_val, encoded.y_val),
+              batch_size=config.batch_size, epochs=config.epochs, shuffle=True, callbacks=callbacks,
+              verbose=verbose)
+    history.seconds = time.perf_counter() - t0
+    history.stopped_early = stopper.stopped_epoch > 0
+    if stopper.best_weights is not None:
+        history.best_epoch = stopper.best_epoch + 1
+    on_event({"type": "end", "stopped_early": history.stopped_early, "stopped_by_user": history.stopped_by_user,
+              "best_epoch": history.best_epoch, "seconds": history.seconds})
+    return model, history
