@@ -75,7 +75,7 @@ def load_raw(data: str, tfds_dir: str | None = None) -> tuple[Split, Split]:
 
 def _read_jsonl(path: Path) -> Split:
     if not path.exists():
-        raise DataError(f"missing {path}; a data folder needs train.jsonl.gz and test.jsonl.gz")
+        raise DataError(f"missing {path}; a data folder needs train.jsonl.gz and test.jsonl.gz. Or use {ALTERNATIVES}")
     texts, labels = [], []
     try:
         with gzip.open(path, "rt", encoding="utf-8") as lines:
@@ -84,7 +84,8 @@ def _read_jsonl(path: Path) -> Split:
                 texts.append(str(row["text"]))
                 labels.append(int(row["label"]))
     except (OSError, EOFError, ValueError, KeyError, TypeError) as error:
-        raise DataError(f"{path} is not gzip JSON lines with 'text' and 'label' ({error})") from error
+        raise DataError(f"{path} is not gzip JSON lines with 'text' and 'label' ({error}). "
+                        f"Use {ALTERNATIVES}") from error
     return Split(texts, np.asarray(labels, dtype=np.int32))
 
 
@@ -103,7 +104,7 @@ def _from_acl_dir(root: Path) -> tuple[Split, Split]:
         rows = [(f"{label}/{p.name}", label, p.read_text(encoding="utf-8", errors="replace"))
                 for label in ("pos", "neg") for p in (root / half / label).glob("*.txt")]
         if not rows:
-            raise DataError(f"{root / half} holds no pos/*.txt or neg/*.txt reviews")
+            raise DataError(f"{root / half} holds no pos/*.txt or neg/*.txt reviews. Use {ALTERNATIVES}")
         halves.append(_sorted_split(rows))
     return halves[0], halves[1]
 
@@ -119,9 +120,9 @@ def _from_archive(path: Path) -> tuple[Split, Split]:
                     raw = archive.extractfile(member).read()  # type: ignore[union-attr]
                     rows[half].append((f"{label}/{member.name}", label, raw.decode("utf-8", "replace")))
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise DataError(f"{path} is not a readable aclImdb archive ({error})") from error
+        raise DataError(f"{path} is not a readable aclImdb archive ({error}). Use {ALTERNATIVES}") from error
     if not rows["train"] or not rows["test"]:
-        raise DataError(f"{path} holds no aclImdb/train and aclImdb/test reviews")
+        raise DataError(f"{path} holds no aclImdb/train and aclImdb/test reviews. Use {ALTERNATIVES}")
     return _sorted_split(rows["train"]), _sorted_split(rows["test"])
 
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from . import data as datamod
 from .config import Config
-from .text import Vocabulary, encode_corpus
+from .text import Vocabulary, encode_corpus, split_corpus, standardize_corpus
 
 DEFAULT_CACHE = Path(os.environ.get("SENTIMENT_CACHE", Path.home() / ".cache" / "sentiment_lab"))
 
@@ -41,12 +42,13 @@ def cache_key(data: str, config: Config) -> str:
 
 
 def encode_dataset(dataset: datamod.Dataset, config: Config) -> Encoded:
-    vocab = Vocabulary.build(dataset.train.texts, config.vocab_size)
+    train_words = split_corpus(standardize_corpus(dataset.train.texts))
+    vocab = Vocabulary.from_words(train_words, config.vocab_size)
 
-    def enc(split: datamod.Split) -> np.ndarray:
-        return encode_corpus(split.texts, vocab, config.maxlen, config.padding, config.truncating)
+    def enc(split: datamod.Split, words: list[list[str]] | None = None) -> np.ndarray:
+        return encode_corpus(split.texts, vocab, config.maxlen, config.padding, config.truncating, words)
 
-    return Encoded(vocab, enc(dataset.train), dataset.train.labels, enc(dataset.validation),
+    return Encoded(vocab, enc(dataset.train, train_words), dataset.train.labels, enc(dataset.validation),
                    dataset.validation.labels, enc(dataset.test), dataset.test.labels, dataset.source)
 
 
@@ -60,7 +62,7 @@ def prepare(data: str, config: Config, cache_dir: Path | None = DEFAULT_CACHE,
                 arrays = {k: z[k] for k in z.files}
             vocab = Vocabulary(tuple(json.loads(str(arrays.pop("vocab")))))
             return Encoded(vocab, **arrays, source=data, cached=True)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
             path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt, never trusted
     dataset = datamod.load(data, config.split, config.validation_fraction, config.seed, tfds_dir)
     encoded = encode_dataset(dataset, config)

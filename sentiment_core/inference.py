@@ -133,7 +133,9 @@ class Engine:
         return _sigmoid(features @ self.w["head/kernel"] + self.w["head/bias"])[..., 0]
 
     def predict(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        ids = self.encode(list(texts))
+        return self.predict_ids(self.encode(list(texts)), batch_size)
+
+    def predict_ids(self, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
         if len(ids) == 0:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate([self.forward(ids[i : i + batch_size])[0] for i in range(0, len(ids), batch_size)])

@@ -67,9 +67,8 @@ over long spans still fool it; scores are not calibrated probabilities outside I
 """
 
 
-def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> dict:
-    probs = np.concatenate([engine.forward(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)])
-    return metrics.evaluate(y, probs)
+def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
+    return metrics.evaluate(y, engine.predict_ids(x, batch_size=512))
 
 
 def save(path: Path, config: Config, encoded: Encoded, model, history, data: str,

@@ -45,7 +45,7 @@ class RunError(RuntimeError):
 
 def check_name(name: str) -> str:
     """Refuse names that could leave the runs folder or hide in it."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise RunError(f"invalid run name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
                        "starting with a letter or digit, with no '/' or '..'")
     return name
@@ -145,6 +145,8 @@ def verify(path: Path) -> dict[str, str]:
         raise RunError(f"run {path.name!r}: {MANIFEST} is missing (not a run, or an unfinished save)") from error
     except (ValueError, KeyError, TypeError) as error:
         raise RunError(f"run {path.name!r}: {MANIFEST} is damaged ({error})") from error
+    if not isinstance(manifest, dict):
+        raise RunError(f"run {path.name!r}: {MANIFEST} is damaged (its files are not a name -> checksum map)")
     for name in REQUIRED:
         if name not in manifest:
             raise RunError(f"run {path.name!r}: {name} is not listed in {MANIFEST}")
@@ -169,7 +171,7 @@ def _npz(path: Path, name: str) -> dict[str, np.ndarray]:
     try:
         with np.load(path / name, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise RunError(f"run {path.name!r}: {name} is not a readable NPZ ({error})") from error
 
 

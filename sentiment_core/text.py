@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from itertools import chain
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,19 +21,41 @@ PAD, OOV = 0, 1
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
 
 _BREAK = re.compile(r"<br */?>", re.IGNORECASE)
-_NEWLINES = str.maketrans("\n\r", "  ")
-# Apostrophes join ("don't" -> "dont"); other punctuation separates words.
-_DROP = str.maketrans("", "", "'\u2019")
-_SPLIT = str.maketrans({c: " " for c in string.punctuation if c != "'"})
+_NEWLINES = str.maketrans("\n", " ")
+# Punctuation is ASCII, and ASCII bytes never occur inside a multi-byte UTF-8
+# character, so a byte-level translate is safe and ~20x faster than str.translate.
+_PUNCTUATION = bytes(range(256)).translate(
+    bytes.maketrans(string.punctuation.replace("'", "").encode(), b" " * (len(string.punctuation) - 1)))
 
 
 def standardize(text: str) -> str:
-    """Lowercase, drop `<br />` markup and punctuation."""
+    """Lowercase, drop `<br />` markup and punctuation; apostrophes join ("don't" -> "dont")."""
     return _standardize_lines(text.translate(_NEWLINES))
 
 
 def _standardize_lines(text: str) -> str:
-    return _BREAK.sub(" ", text).lower().translate(_DROP).translate(_SPLIT)
+    lowered = _BREAK.sub(" ", text).lower().replace("\u2019", "")
+    return lowered.encode("utf-8", "surrogatepass").translate(_PUNCTUATION, b"'").decode("utf-8", "surrogatepass")
+
+
+def standardize_corpus(texts: Sequence[str]) -> str:
+    """All reviews standardized at once, one per line."""
+    joined = "\n".join(texts)
+    if joined.count("\n") != max(len(texts) - 1, 0):  # some review holds a newline of its own
+        joined = "\n".join(t.translate(_NEWLINES) for t in texts)
+    return _standardize_lines(joined)
+
+
+def split_corpus(corpus: str) -> list[list[str]]:
+    """A standardized corpus to the words of each review."""
+    return [line.split() for line in corpus.split("\n")]
+
+
+class _Index(dict):
+    """word -> id, with every unknown word mapped to OOV by dict's own C lookup."""
+
+    def __missing__(self, word: str) -> int:
+        return OOV
 
 
 def tokenize(text: str) -> list[str]:
@@ -46,11 +69,15 @@ class Vocabulary:
     words: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {w: i for i, w in enumerate(self.words)})
+        object.__setattr__(self, "_index", _Index((w, i) for i, w in enumerate(self.words)))
 
     @classmethod
-    def build(cls, texts: Iterable[str], size: int) -> Vocabulary:
-        counts = Counter(_standardize_lines("\n".join(texts)).split())
+    def build(cls, texts: Sequence[str], size: int) -> Vocabulary:
+        return cls.from_words(split_corpus(standardize_corpus(texts)), size)
+
+    @classmethod
+    def from_words(cls, reviews: list[list[str]], size: int) -> Vocabulary:
+        counts = Counter(chain.from_iterable(reviews))
         # Ties broken alphabetically so that the vocabulary is deterministic.
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         return cls((PAD_TOKEN, OOV_TOKEN, *(w for w, _ in ranked[: size - 2])))
@@ -62,8 +89,7 @@ class Vocabulary:
         return self._index.get(word, OOV)  # type: ignore[attr-defined]
 
     def ids(self, tokens: Sequence[str]) -> list[int]:
-        index = self._index  # type: ignore[attr-defined]
-        return [index.get(t, OOV) for t in tokens]
+        return list(map(self._index.__getitem__, tokens))  # type: ignore[attr-defined]
 
 
 def pad(sequences: Sequence[Sequence[int]], maxlen: int, padding: str = "pre",
@@ -88,19 +114,18 @@ def encode(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding: str = 
 
 
 def encode_corpus(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding: str = "pre",
-                  truncating: str = "pre") -> np.ndarray:
-    """The whole corpus as one string: the training path.
+                  truncating: str = "pre", words: list[list[str]] | None = None) -> np.ndarray:
+    """The whole corpus as one string: the training path, several times faster than `encode`.
 
-    Newlines inside a review are blanked first, as `standardize` does, so that
-    the newline can separate reviews.
+    Newlines inside a review are blanked first, as `standardize` does, so that the
+    newline can separate reviews. `words` reuses an already split corpus.
     """
-    joined = _standardize_lines("\n".join(t.translate(_NEWLINES) for t in texts))
-    index = vocab._index  # type: ignore[attr-defined]
-    sequences = []
-    for line in joined.split("\n"):
-        words = line.split()
-        words = words[-maxlen:] if truncating == "pre" else words[:maxlen]
-        sequences.append([index.get(w, OOV) for w in words])
+    reviews = split_corpus(standardize_corpus(texts)) if words is None else words
+    lookup = vocab._index.__getitem__  # type: ignore[attr-defined]
+    if truncating == "pre":
+        sequences = [list(map(lookup, review[-maxlen:])) for review in reviews]
+    else:
+        sequences = [list(map(lookup, review[:maxlen])) for review in reviews]
     return pad(sequences, maxlen, padding, truncating)
 
 

@@ -1,0 +1,319 @@
+"""Training jobs in worker processes, behind a fair FIFO queue. Standard library only.
+
+Each job is a folder: `job.json` (what to train, who asked, its state, written by
+the manager only), `events.jsonl` (progress, appended by the worker), `stop` (a
+flag file the worker checks after every batch) and `result.json` (the worker's
+last word). Every session reads the same folders, so progress is visible from
+any browser, survives page switches and reconnects, and a server restart can
+tell finished jobs from interrupted ones.
+
+A job is one fresh `python -m sentiment_core.jobs JOB_DIR` process: a failing or
+killed worker takes nothing else down, and the next job simply gets a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import runs
+from .config import Config, ConfigError
+
+ACTIVE = ("queued", "running", "stopping")
+FINAL = ("done", "failed", "stopped", "cancelled", "interrupted")
+STOP_GRACE_SECONDS = 20.0  # after this a worker that ignores the stop flag is killed
+
+
+class JobError(ValueError):
+    """A job that cannot be accepted or acted on; the message is for the user."""
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a shared server accepts; each is set by an environment variable (see README)."""
+
+    max_concurrent: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_TRAININGS", os.cpu_count() or 1))
+    max_queued_per_session: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_JOBS_PER_SESSION", 2))
+    max_epochs: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_EPOCHS", 20))
+    max_units: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_UNITS", 256))
+    max_layers: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_LAYERS", 3))
+    max_vocab: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_VOCAB", 50_000))
+    max_maxlen: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MAXLEN", 500))
+    max_embedding: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_EMBEDDING", 256))
+    max_train_samples: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_TRAIN_SAMPLES", 25_000))
+
+    def check(self, config: Config) -> None:
+        for name, value, cap, var in (
+            ("epochs", config.epochs, self.max_epochs, "SENTIMENT_MAX_EPOCHS"),
+            ("units", config.units, self.max_units, "SENTIMENT_MAX_UNITS"),
+            ("layers", config.layers, self.max_layers, "SENTIMENT_MAX_LAYERS"),
+            ("vocab_size", config.vocab_size, self.max_vocab, "SENTIMENT_MAX_VOCAB"),
+            ("maxlen", config.maxlen, self.max_maxlen, "SENTIMENT_MAX_MAXLEN"),
+            ("embedding_dim", config.embedding_dim, self.max_embedding, "SENTIMENT_MAX_EMBEDDING"),
+        ):
+            if value > cap:
+                raise JobError(f"{name} {value} is above this server's limit of {cap} (set by {var})")
+
+
+def _write_json(path: Path, document: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _worker(job_dir: str) -> None:
+    """Runs in a fresh process: train, save the run, write result.json."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C on the server stops the server, not the job
+    job = Path(job_dir)
+    spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
+    config, data, run_path = spec["config"], spec["data"], spec["run_path"]
+    cache_dir, max_train_samples = spec.get("cache_dir"), spec.get("max_train_samples")
+    stop_flag = job / "stop"
+    events = open(job / "events.jsonl", "a", encoding="utf-8")
+    last_flush = [0.0]
+
+    def on_event(event: dict) -> None:
+        events.write(json.dumps(event) + "\n")
+        now = time.monotonic()
+        if event["type"] != "batch" or now - last_flush[0] > 0.25:
+            events.flush()
+            last_flush[0] = now
+
+    try:
+        from .runner import train_and_save
+
+        run = train_and_save(Config.from_dict(config), data, Path(run_path), on_event, stop_flag.exists,
+                             cache_dir=Path(cache_dir) if cache_dir else None,
+                             max_train_samples=max_train_samples)
+        result = {"state": "stopped" if run.meta.get("status") == "stopped" else "done", "run": str(run.path),
+                  "metrics": {k: run.metrics[k] for k in ("accuracy", "loss", "roc_auc")}}
+    except (ConfigError, runs.RunError, ValueError) as error:
+        result = {"state": "failed", "error": str(error)}
+    except MemoryError:
+        result = {"state": "failed", "error": "out of memory: try a smaller model, vocabulary or max length"}
+    except Exception as error:  # a worker reports anything rather than dying silently
+        result = {"state": "failed", "error": f"{type(error).__name__}: {error}",
+                  "traceback": traceback.format_exc()[-4000:]}
+    events.close()
+    _write_json(job / "result.json", result)
+
+
+class JobManager:
+    """Queue, start, watch and stop training jobs. One per server, shared by all sessions (thread-safe)."""
+
+    def __init__(self, jobs_dir: Path, runs_dir: Path = runs.RUNS_DIR, limits: Limits | None = None,
+                 cache_dir: Path | None = None, poll_seconds: float = 0.2):
+        from .features import DEFAULT_CACHE
+
+        self.jobs_dir, self.runs_dir = Path(jobs_dir), Path(runs_dir)
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.limits = limits or Limits()
+        self.cache_dir = DEFAULT_CACHE if cache_dir is None else cache_dir
+        self._lock = threading.RLock()
+        self._processes: dict[str, subprocess.Popen] = {}
+        self._stop_requested: dict[str, float] = {}
+        self._event_cache: dict[str, tuple[int, list[dict]]] = {}
+        self._mark_interrupted()
+        self._closing = threading.Event()
+        self._poll = poll_seconds
+        self._thread = threading.Thread(target=self._loop, name="job-dispatcher", daemon=True)
+        self._thread.start()
+
+    # ----- reading -----
+    def _job_file(self, job_id: str) -> Path:
+        if not (isinstance(job_id, str) and job_id.isalnum() and len(job_id) <= 32):
+            raise JobError(f"invalid job id {job_id!r}")
+        return self.jobs_dir / job_id / "job.json"
+
+    def get(self, job_id: str) -> dict:
+        job = _read_json(self._job_file(job_id))
+        if job is None:
+            raise JobError(f"no job {job_id!r}")
+        if job["state"] == "queued":
+            job["position"] = self._queue_position(job_id)
+        return job
+
+    def jobs(self, owner: str | None = None) -> list[dict]:
+        found = []
+        for path in self.jobs_dir.glob("*/job.json"):
+            job = _read_json(path)
+            if job and (owner is None or job.get("owner") == owner):
+                found.append(job)
+        found.sort(key=lambda j: j["submitted"])
+        queued = [j["id"] for j in found if j["state"] == "queued"]
+        for job in found:
+            if job["state"] == "queued":
+                job["position"] = queued.index(job["id"]) + 1
+        return found
+
+    def _queue_position(self, job_id: str) -> int:
+        queued = [j["id"] for j in self.jobs() if j["state"] == "queued"]
+        return queued.index(job_id) + 1 if job_id in queued else 0
+
+    def events(self, job_id: str) -> list[dict]:
+        """All progress events so far; read incrementally, so polling every second stays cheap."""
+        path = self._job_file(job_id).parent / "events.jsonl"
+        with self._lock:
+            offset, cached = self._event_cache.get(job_id, (0, []))
+            try:
+                with open(path, encoding="utf-8") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+            except FileNotFoundError:
+                return []
+            complete, _, _ = chunk.rpartition("\n")  # a half-written last line waits for the next read
+            if complete:
+                cached = cached + [json.loads(line) for line in complete.split("\n") if line]
+                offset += len(complete.encode("utf-8")) + 1
+            self._event_cache[job_id] = (offset, cached)
+            return list(cached)
+
+    # ----- acting -----
+    def submit(self, config: Config, data: str, owner: str, name: str | None = None) -> str:
+        self.limits.check(config)
+        name = runs.check_name(name) if name else runs.new_name(config.cell)
+        with self._lock:
+            mine = [j for j in self.jobs(owner) if j["state"] in ACTIVE]
+            if len(mine) >= self.limits.max_queued_per_session:
+                raise JobError(f"you already have {len(mine)} job(s) queued or running; the limit per session is "
+                               f"{self.limits.max_queued_per_session} (SENTIMENT_MAX_JOBS_PER_SESSION)")
+            if (self.runs_dir / name).exists() or any(j["name"] == name and j["state"] in ACTIVE for j in self.jobs()):
+                raise JobError(f"a run named {name!r} already exists; choose another name")
+            job_id = uuid.uuid4().hex[:12]
+            (self.jobs_dir / job_id).mkdir()
+            _write_json(self._job_file(job_id), {
+                "id": job_id, "owner": owner, "name": name, "data": data, "config": config.to_dict(),
+                "state": "queued", "submitted": time.time(), "started": None, "ended": None,
+                "run": None, "error": None, "server": os.getpid(), "run_path": str(self.runs_dir / name),
+                "cache_dir": str(self.cache_dir) if self.cache_dir else None,
+                "max_train_samples": self.limits.max_train_samples})
+        return job_id
+
+    def stop(self, job_id: str) -> dict:
+        """Stop a running job (it saves what it learned) or cancel a queued one."""
+        with self._lock:
+            job = self.get(job_id)
+            if job["state"] == "queued":
+                return self._update(job_id, state="cancelled", ended=time.time())
+            if job["state"] == "running":
+                (self._job_file(job_id).parent / "stop").touch()
+                self._stop_requested[job_id] = time.monotonic()
+                return self._update(job_id, state="stopping")
+            return job
+
+    cancel = stop
+
+    def _update(self, job_id: str, **changes) -> dict:
+        with self._lock:
+            job = _read_json(self._job_file(job_id)) or {}
+            job.update(changes)
+            _write_json(self._job_file(job_id), job)
+            return job
+
+    def _mark_interrupted(self) -> None:
+        """Jobs a previous server left active did not finish: say so, never call them done."""
+        for path in self.jobs_dir.glob("*/job.json"):
+            job = _read_json(path)
+            if job and job["state"] in ACTIVE:
+                result = _read_json(path.parent / "result.json")
+                if result:  # it finished while nobody was watching
+                    job.update(state=result["state"], run=result.get("run"), error=result.get("error"))
+                else:
+                    job.update(state="interrupted", ended=time.time(),
+                               error="the server restarted while this job was queued or running")
+                _write_json(path, job)
+
+    # ----- the dispatcher thread -----
+    def _loop(self) -> None:
+        while not self._closing.wait(self._poll):
+            try:
+                self._tick()
+            except Exception:  # keep dispatching whatever one job did
+                traceback.print_exc()
+
+    def _tick(self) -> None:
+        with self._lock:
+            for job_id, process in list(self._processes.items()):
+                if process.poll() is None:
+                    asked = self._stop_requested.get(job_id)
+                    if asked and time.monotonic() - asked > STOP_GRACE_SECONDS:
+                        process.kill()
+                    continue
+                del self._processes[job_id]
+                self._finish(job_id, process.returncode)
+            free = self.limits.max_concurrent - len(self._processes)
+            for job in [j for j in self.jobs() if j["state"] == "queued"][: max(free, 0)]:
+                self._start(job)
+
+    def _start(self, job: dict) -> None:
+        job_dir = self.jobs_dir / job["id"]
+        log = open(job_dir / "worker.log", "ab")
+        process = subprocess.Popen([sys.executable, "-m", "sentiment_core.jobs", str(job_dir)],
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=Path(__file__).resolve().parent.parent)
+        log.close()
+        self._processes[job["id"]] = process
+        self._update(job["id"], state="running", started=time.time(), pid=process.pid)
+
+    def _finish(self, job_id: str, exitcode: int | None) -> None:
+        result = _read_json(self.jobs_dir / job_id / "result.json")
+        self._stop_requested.pop(job_id, None)
+        if result is None:
+            result = {"state": "failed", "error": f"the training process died (exit code {exitcode}); "
+                      "it may have run out of memory or been killed"}
+        self._update(job_id, state=result["state"], run=result.get("run"), error=result.get("error"),
+                     metrics=result.get("metrics"), ended=time.time())
+        runs.prune(self.runs_dir)
+
+    def kill_worker(self, job_id: str) -> None:
+        """For tests and admins: the hard way a worker can die."""
+        with self._lock:
+            process = self._processes.get(job_id)
+        if process is not None:
+            process.kill()
+
+    def wait(self, job_id: str, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.get(job_id)
+            if job["state"] in FINAL:
+                return job
+            time.sleep(0.1)
+        raise TimeoutError(f"job {job_id} still {self.get(job_id)['state']} after {timeout} s")
+
+    def shutdown(self, kill: bool = True) -> None:
+        self._closing.set()
+        self._thread.join(timeout=5)
+        with self._lock:
+            for process in self._processes.values():
+                if kill and process.poll() is None:
+                    process.kill()
+                process.wait(timeout=5)
+            self._processes.clear()
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1])
