@@ -1,0 +1,158 @@
+"""Our pipeline side by side with the seed notebook's, in one run, on the same machine.
+
+    python benchmarks/pipeline.py --data ../shared/data/imdb            # full IMDB
+    python benchmarks/pipeline.py --data sample                          # a quick look
+
+Prints a table of ratios (absolute seconds are noisy on shared 2-core machines):
+preprocessing (Tokenizer + pad_sequences vs ours), the cache hit, and seconds per
+epoch of the notebook's SimpleRNN(32) model (tf_keras as the notebook runs it vs our
+Keras 3 backend), plus LSTM/GRU samples/s. Both pipelines see the same 40k/10k
+split of the merged reviews (the notebook's protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SEED_EPOCH = r"""
+import json, sys, time, numpy as np, os
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tf_keras as keras
+from tf_keras import layers
+d = np.load(sys.argv[1])
+x, y = d["x"], d["y"]
+model = keras.Sequential([layers.Embedding(10000, 32, input_length=100), layers.SimpleRNN(32),
+                          layers.Dense(1, activation="sigmoid")])
+model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+times = []
+class T(keras.callbacks.Callback):
+    def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
+    def on_epoch_end(self, e, logs=None): times.append(time.perf_counter() - self.t)
+model.fit(x, y, epochs=int(sys.argv[2]), batch_size=32, validation_split=0.2, verbose=0, callbacks=[T()])
+one = x[:1]
+model.predict(one, verbose=0)
+t = []
+for _ in range(30):
+    t0 = time.perf_counter(); model.predict(one, verbose=0); t.append(time.perf_counter() - t0)
+print(json.dumps({"epoch_seconds": times, "predict_ms_p50": 1000 * float(np.median(t))}))
+"""
+
+OUR_EPOCH = r"""
+import json, sys, time, numpy as np
+from sentiment_core.config import PRESETS
+from sentiment_core.models import build_model
+import keras
+d = np.load(sys.argv[1])
+x, y = d["x"], d["y"]
+results = {"backend": keras.backend.backend()}
+for name, cfg in (("notebook", PRESETS["notebook"]), ("lstm", PRESETS["notebook"].replace(cell="lstm")),
+                  ("gru", PRESETS["notebook"].replace(cell="gru"))):
+    keras.utils.set_random_seed(0)
+    model = build_model(cfg)
+    times = []
+    class T(keras.callbacks.Callback):
+        def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
+        def on_epoch_end(self, e, logs=None): times.append(time.perf_counter() - self.t)
+    epochs = int(sys.argv[2]) if name == "notebook" else 2
+    model.fit(x, y, epochs=epochs, batch_size=32, validation_split=0.2, verbose=0, callbacks=[T()])
+    n_train = int(len(x) * 0.8)
+    results[name] = {"epoch_seconds": times, "samples_per_second": n_train / min(times)}
+print(json.dumps(results))
+"""
+
+
+def run_script(source: str, *args: str, env: dict | None = None) -> dict:
+    out = subprocess.run([sys.executable, "-c", source, *args], capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def preprocessing(texts_train: list[str], texts_all: list[str]) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tf_keras.preprocessing.sequence import pad_sequences
+    from tf_keras.preprocessing.text import Tokenizer
+
+    from sentiment_core.text import Vocabulary, encode_corpus, split_corpus, standardize_corpus
+
+    t0 = time.perf_counter()
+    tokenizer = Tokenizer(num_words=10_000)
+    tokenizer.fit_on_texts(texts_train)
+    seed_x = pad_sequences(tokenizer.texts_to_sequences(texts_all), maxlen=100)
+    seed_seconds = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    words = split_corpus(standardize_corpus(texts_train))
+    vocab = Vocabulary.from_words(words, 10_000)
+    ours_x = encode_corpus(texts_all, vocab, 100)
+    ours_seconds = time.perf_counter() - t0
+    return {"seed_seconds": seed_seconds, "ours_seconds": ours_seconds, "seed_x": seed_x, "ours_x": ours_x}
+
+
+def cache_hit(data: str) -> float:
+    from sentiment_core.config import PRESETS
+    from sentiment_core.features import prepare
+
+    with tempfile.TemporaryDirectory() as cache:
+        prepare(data, PRESETS["notebook"], Path(cache))
+        t0 = time.perf_counter()
+        encoded = prepare(data, PRESETS["notebook"], Path(cache))
+        assert encoded.cached
+        return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="sample")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per model (the last is timed)")
+    args = parser.parse_args()
+
+    from sentiment_core import data as datamod
+
+    train, test = datamod.load_raw(args.data)
+    split = datamod.make_splits(train, test, split="notebook", validation_fraction=0.0001, seed=42)
+    train_texts = split.train.texts + split.validation.texts
+    train_labels = np.concatenate([split.train.labels, split.validation.labels])
+    all_texts = train_texts + split.test.texts
+
+    prep = preprocessing(train_texts, all_texts)
+    hit = cache_hit(args.data)
+
+    rows = [("preprocess 50k reviews (fit + encode + pad), s", prep["seed_seconds"], prep["ours_seconds"]),
+            ("second run, same text settings (cache), s", prep["seed_seconds"], hit)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "xy.npz"
+        np.savez(path, x=prep["ours_x"][: len(train_texts)], y=train_labels)
+        seed = run_script(SEED_EPOCH, str(path), str(args.epochs))
+        ours = run_script(OUR_EPOCH, str(path), str(args.epochs))
+        ours_tf = run_script(OUR_EPOCH, str(path), "2", env={"KERAS_BACKEND": "tensorflow"})
+    rows.append(("notebook SimpleRNN(32) epoch, s (best epoch time)", min(seed["epoch_seconds"]),
+                 min(ours["notebook"]["epoch_seconds"])))
+    n_train = int(len(train_texts) * 0.8)
+    print(f"\nIMDB source: {args.data}; {len(all_texts)} reviews; {n_train} trained per epoch; "
+          f"our backend: {ours['backend']}\n")
+    print(f"| measurement | seed notebook | ours | speed-up |\n|---|---|---|---|")
+    for name, seed_value, our_value in rows:
+        print(f"| {name} | {seed_value:.2f} | {our_value:.3f} | {seed_value / our_value:.1f}x |")
+    print(f"| seed model.predict, one review, ms (p50) | {seed['predict_ms_p50']:.1f} | see inference.py | |")
+    print("\n| model (maxlen 100, batch 32) | samples/s, ours (JAX) | samples/s, Keras 3 on TensorFlow |\n|---|---|---|")
+    for name in ("notebook", "lstm", "gru"):
+        print(f"| {name} | {ours[name]['samples_per_second']:.0f} | {ours_tf[name]['samples_per_second']:.0f} |")
+    print("\nraw:", json.dumps({"seed": seed, "ours": ours, "ours_tensorflow_backend": ours_tf}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Training jobs in worker processes: queue, stop, cancel, faults, restarts, limits."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from sentiment_core import runs
+from sentiment_core.config import PRESETS
+from sentiment_core.jobs import JobError, JobManager, Limits
+
+TINY = PRESETS["tiny"].replace(epochs=1, vocab_size=500, maxlen=30, units=4, embedding_dim=8)
+LONG = TINY.replace(epochs=20, early_stopping=False, batch_size=4)
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> dict[str, Path]:
+    return {"jobs": tmp_path / "jobs", "runs": tmp_path / "runs", "cache": tmp_path / "cache"}
+
+
+@pytest.fixture
+def manager(folders):
+    m = JobManager(folders["jobs"], folders["runs"], Limits(max_concurrent=1, max_queued_per_session=3),
+                   cache_dir=folders["cache"], poll_seconds=0.05)
+    yield m
+    m.shutdown()
+
+
+def wait_for(predicate, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError("condition not met")
+
+
+def batches(manager: JobManager, job_id: str) -> int:
+    return sum(e["type"] == "batch" for e in manager.events(job_id))
+
+
+def test_a_job_trains_saves_a_run_and_reports_progress(manager, folders):
+    job_id = manager.submit(TINY, "sample", owner="ana", name="ana-first")
+    job = manager.wait(job_id, timeout=120)
+    assert job["state"] == "done", job
+    assert Path(job["run"]) == folders["runs"] / "ana-first"
+    run = runs.load_run(job["run"])
+    assert run.meta["status"] == "complete"
+    kinds = [e["type"] for e in manager.events(job_id)]
+    assert kinds[0] == "status" and "start" in kinds and "epoch" in kinds and kinds[-1] == "end"
+    assert job["metrics"]["accuracy"] == pytest.approx(run.metrics["accuracy"])
+
+
+def test_queue_is_fifo_with_positions_and_a_queued_job_can_be_cancelled(manager):
+    first = manager.submit(LONG, "sample", owner="a")
+    second = manager.submit(TINY, "sample", owner="b")
+    third = manager.submit(TINY, "sample", owner="c")
+    wait_for(lambda: manager.get(first)["state"] == "running")
+    assert manager.get(second)["position"] == 1 and manager.get(third)["position"] == 2
+    assert manager.stop(second)["state"] == "cancelled"
+    assert manager.get(third)["position"] == 1
+    manager.stop(first)
+    assert manager.wait(first)["state"] == "stopped"
+    assert manager.wait(third)["state"] == "done"
+    assert manager.get(second)["state"] == "cancelled"  # never started
+    assert not manager.events(second)
+
+
+def test_stop_ends_a_running_job_within_two_seconds_and_keeps_a_run(manager):
+    job_id = manager.submit(LONG, "sample", owner="s", name="stopped-run")
+    wait_for(lambda: batches(manager, job_id) >= 3)
+    asked = time.monotonic()
+    assert manager.stop(job_id)["state"] == "stopping"
+    wait_for(lambda: any(e["type"] == "end" for e in manager.events(job_id)), timeout=10)
+    assert time.monotonic() - asked < 2.0, "training did not stop within 2 s"
+    job = manager.wait(job_id, timeout=60)
+    assert job["state"] == "stopped"
+    run = runs.load_run(job["run"])
+    assert run.meta["status"] == "stopped" and run.history["stopped_by_user"]
+    assert len(run.history["epochs"]) < LONG.epochs
+
+
+def test_a_killed_worker_fails_only_its_own_job_and_the_next_job_runs(manager):
+    doomed = manager.submit(LONG, "sample", owner="k")
+    healthy = manager.submit(TINY, "sample", owner="h")
+    wait_for(lambda: batches(manager, doomed) >= 1)
+    manager.kill_worker(doomed)
+    job = manager.wait(doomed, timeout=30)
+    assert job["state"] == "failed" and "died" in job["error"]
+    assert manager.wait(healthy, timeout=120)["state"] == "done"
+
+
+def test_a_bad_job_gets_a_clear_error_and_nobody_else_is_affected(manager):
+    bad = manager.submit(TINY, "/nonexistent/imdb", owner="x")
+    good = manager.submit(TINY, "sample", owner="y")
+    job = manager.wait(bad, timeout=60)
+    assert job["state"] == "failed" and "does not exist" in job["error"]
+    assert manager.wait(good, timeout=120)["state"] == "done"
+
+
+def test_a_restart_marks_interrupted_jobs_and_keeps_finished_runs(folders):
+    first = JobManager(folders["jobs"], folders["runs"], Limits(max_concurrent=1), cache_dir=folders["cache"],
+                       poll_seconds=0.05)
+    done = first.submit(TINY, "sample", owner="r", name="kept")
+    first.wait(done, timeout=120)
+    running = first.submit(LONG, "sample", owner="r")
+    queued = first.submit(TINY, "sample", owner="r2")
+    wait_for(lambda: batches(first, running) >= 1)
+    first.shutdown(kill=True)  # the server goes away mid-training
+
+    second = JobManager(folders["jobs"], folders["runs"], Limits(max_concurrent=1), cache_dir=folders["cache"])
+    try:
+        assert second.get(done)["state"] == "done"
+        assert runs.load_run(folders["runs"] / "kept").meta["status"] == "complete"
+        for job_id in (running, queued):
+            job = second.get(job_id)
+            assert job["state"] == "interrupted", job
+            assert "restarted" in job["error"]
+        assert not any(p.name.startswith(".tmp") for p in folders["runs"].iterdir())
+    finally:
+        second.shutdown()
+
+
+def test_per_session_limit_and_server_caps(folders):
+    m = JobManager(folders["jobs"], folders["runs"], Limits(max_concurrent=0, max_queued_per_session=2,
+                                                             max_epochs=5, max_units=16, max_maxlen=50),
+                   cache_dir=folders["cache"])
+    try:
+        m.submit(TINY, "sample", owner="me")
+        m.submit(TINY, "sample", owner="me")
+        with pytest.raises(JobError, match="limit per session is 2"):
+            m.submit(TINY, "sample", owner="me")
+        m.submit(TINY, "sample", owner="someone else")  # others are not blocked by my limit
+        with pytest.raises(JobError, match="epochs 6 is above this server's limit of 5"):
+            m.submit(TINY.replace(epochs=6), "sample", owner="other")
+        with pytest.raises(JobError, match="units"):
+            m.submit(TINY.replace(units=32), "sample", owner="other")
+        with pytest.raises(JobError, match="maxlen"):
+            m.submit(TINY.replace(maxlen=60), "sample", owner="other")
+    finally:
+        m.shutdown()
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".hidden", "x" * 80, "/abs", "a\\b"])
+def test_run_names_cannot_escape_the_runs_folder(manager, folders, name):
+    with pytest.raises(runs.RunError, match="invalid run name"):
+        manager.submit(TINY, "sample", owner="n", name=name)
+    assert not list(folders["jobs"].glob("*/job.json")), "a refused job must leave nothing behind"
+    assert not (folders["runs"].parent / "escape").exists()
+
+
+def test_job_ids_are_validated(manager):
+    for bad in ("../../etc", "a/b", "x" * 100):
+        with pytest.raises(JobError):
+            manager.get(bad)
+    with pytest.raises(JobError, match="no job"):
+        manager.get("deadbeef0000")
+
+
+def test_a_job_nobody_watches_still_finishes(folders):
+    m = JobManager(folders["jobs"], folders["runs"], Limits(max_concurrent=1), cache_dir=folders["cache"],
+                   poll_seconds=0.05)
+    try:
+        job_id = m.submit(TINY, "sample", owner="gone", name="orphan")
+        # nobody calls get/events: the dispatcher alone must carry it to the end
+        wait_for(lambda: json.loads((folders["jobs"] / job_id / "job.json").read_text())["state"] == "done", 120)
+        assert runs.load_run(folders["runs"] / "orphan").metrics["n"] == 1000
+    finally:
+        m.shutdown()
