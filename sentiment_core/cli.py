@@ -56,7 +56,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         elif kind == "epoch":
             bar["tqdm"].write(f"epoch {event['epoch']}: loss {event['loss']:.4f} acc {event['accuracy']:.4f} "
                               f"val_loss {event.get('val_loss', float('nan')):.4f} "
-                              f"val_acc {event.get('val_accuracy', float('nan')):.4f} ({event['seconds']:.1f} s)")
+                              f"val_acc {event.get('val_accuracy', float('nan')):.4f} ({event['seconds']:.1f} s)",
+                              file=sys.stderr)
         elif kind == "end":
             bar["tqdm"].close()
             if event["stopped_early"]:

@@ -159,12 +159,13 @@ class Engine:
 
         A one-way model has read exactly tokens 1..t at step t, so the head is applied to
         the state there (pooled over steps 1..t for max/mean pooling). A bidirectional
-        model reads the end first, so each prefix is re-read as a review of its own.
+        model reads the end first, and an unmasked model pools over its padding too, so
+        there each prefix is re-read as a review of its own.
         """
         c = self.config
         if len(where) == 0:
             return np.zeros(0, dtype=np.float32)
-        if c.bidirectional:
+        if c.bidirectional or (not c.mask and c.pooling != "last"):
             real = ids[0, where]
             prefixes = [real[: t + 1].tolist() for t in range(len(real))]
             return self.forward(pad(prefixes, c.maxlen, c.padding, c.truncating))[0]

@@ -121,6 +121,8 @@ def encode_corpus(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding:
     newline can separate reviews. `words` reuses an already split corpus.
     """
     reviews = split_corpus(standardize_corpus(texts)) if words is None else words
+    if not len(texts):  # "" splits into one empty review, but no texts are no reviews
+        reviews = []
     lookup = vocab._index.__getitem__  # type: ignore[attr-defined]
     if truncating == "pre":
         sequences = [list(map(lookup, review[-maxlen:])) for review in reviews]

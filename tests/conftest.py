@@ -1,0 +1,78 @@
+"""Shared fixtures for the engine's tests.
+
+Everything a test writes lands under one temporary folder: the environment below is
+set before `sentiment_core` is imported, so neither ~/.cache nor artifacts/ is touched.
+Models are tiny (vocabulary 2000, 40 words, 8 units, one epoch on the bundled sample).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_TMP = Path(tempfile.mkdtemp(prefix="sentiment-tests-"))
+os.environ["SENTIMENT_RUNS_DIR"] = str(_TMP / "runs")
+os.environ["SENTIMENT_CACHE"] = str(_TMP / "cache")
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+from sentiment_core import features, runs  # noqa: E402
+from sentiment_core.config import Config  # noqa: E402
+
+assert Path(runs.RUNS_DIR).is_relative_to(_TMP), runs.RUNS_DIR
+assert Path(features.DEFAULT_CACHE).is_relative_to(_TMP), features.DEFAULT_CACHE
+
+TINY = dict(vocab_size=2000, maxlen=40, embedding_dim=8, units=8, epochs=1, batch_size=64, optimizer="adam",
+            learning_rate=5e-3, early_stopping=False)
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+def tiny(**changes) -> Config:
+    return Config(**{**TINY, **changes})
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """Factory: a Config small enough to train in a couple of seconds."""
+    return tiny
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    return _TMP / "cache"
+
+
+@pytest.fixture(scope="session")
+def sample_halves():
+    from sentiment_core import data
+
+    return data.load_raw("sample")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, cache_dir):
+    """Factory: `trained(cell="lstm", layers=2)` is the run of `tiny(...)`, trained once per session."""
+    from sentiment_core.runner import train_and_save
+
+    folder = tmp_path_factory.mktemp("trained")
+    done: dict[tuple, runs.Run] = {}
+
+    def get(**changes) -> runs.Run:
+        key = tuple(sorted(changes.items()))
+        if key not in done:
+            done[key] = train_and_save(tiny(**changes), "sample", folder / f"run-{len(done)}", cache_dir=cache_dir,
+                                       grad_probe=False)
+        return done[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def gru_run(trained) -> runs.Run:
+    return trained(cell="gru")

@@ -1,0 +1,41 @@
+"""The app's path (load a run, predict, read, occlude) never imports TensorFlow, Keras or JAX."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = r"""
+import json, sys
+from sentiment_core import inference, insights, runs, text
+run = runs.load_run(sys.argv[1])
+engine = inference.Engine.from_run(run)
+probabilities = engine.predict(["a wonderful, moving film", "dull and far too long"])
+reading = engine.read("a wonderful, moving film")
+tokens, occlusion = engine.occlusion("a wonderful, moving film")
+path = insights.trajectory(engine, run.insights, "a wonderful, moving film")
+print(json.dumps({
+    "probabilities": probabilities.tolist(),
+    "read": reading.probability,
+    "occlusion": len(occlusion),
+    "trajectory": list(path.shape),
+    "heavy": sorted(m for m in ("tensorflow", "keras", "jax", "jaxlib", "torch") if m in sys.modules),
+}))
+"""
+
+
+def test_inference_runs_without_tensorflow_keras_or_jax(gru_run):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(gru_run.path)], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["heavy"] == []
+    assert len(result["probabilities"]) == 2 and all(0 < p < 1 for p in result["probabilities"])
+    assert abs(result["read"] - result["probabilities"][0]) < 1e-6
+    assert result["occlusion"] == 4 and result["trajectory"] == [4, 2]
