@@ -87,10 +87,10 @@ def main() -> None:
         run = load_run(path)
         engine = Engine.from_run(run)
         model = keras_model(run)
-        ours = timed(lambda: engine.predict([text]))
+        ours = timed(lambda e=engine: e.predict([text]))
         ids = engine.encode([text])
-        keras_predict = timed(lambda: model.predict(engine.encode([text]), verbose=0), repeats=50)
-        keras_call = timed(lambda: np.asarray(model(engine.encode([text]), training=False)), repeats=50)
+        keras_predict = timed(lambda m=model, e=engine: m.predict(e.encode([text]), verbose=0), repeats=50)
+        keras_call = timed(lambda m=model, e=engine: np.asarray(m(e.encode([text]), training=False)), repeats=50)
         gap = abs(float(model.predict(ids, verbose=0)[0, 0]) - float(engine.predict([text])[0]))
         light, heavy = fresh(FRESH_NUMPY, str(path), text), fresh(FRESH_KERAS, str(path), text)
         assert not light["imported"], light

@@ -144,11 +144,12 @@ def main() -> None:
     n_train = int(len(train_texts) * 0.8)
     print(f"\nIMDB source: {args.data}; {len(all_texts)} reviews; {n_train} trained per epoch; "
           f"our backend: {ours['backend']}\n")
-    print(f"| measurement | seed notebook | ours | speed-up |\n|---|---|---|---|")
+    print("| measurement | seed notebook | ours | speed-up |\n|---|---|---|---|")
     for name, seed_value, our_value in rows:
         print(f"| {name} | {seed_value:.2f} | {our_value:.3f} | {seed_value / our_value:.1f}x |")
     print(f"| seed model.predict, one review, ms (p50) | {seed['predict_ms_p50']:.1f} | see inference.py | |")
-    print("\n| model (maxlen 100, batch 32) | samples/s, ours (JAX) | samples/s, Keras 3 on TensorFlow |\n|---|---|---|")
+    print("\n| model (maxlen 100, batch 32) | samples/s, ours (JAX) | samples/s, Keras 3 on TensorFlow |")
+    print("|---|---|---|")
     for name in ("notebook", "lstm", "gru"):
         print(f"| {name} | {ours[name]['samples_per_second']:.0f} | {ours_tf[name]['samples_per_second']:.0f} |")
     print("\nraw:", json.dumps({"seed": seed, "ours": ours, "ours_tensorflow_backend": ours_tf}))

@@ -9,6 +9,7 @@ Used to choose the shipped defaults; test accuracy is printed for the record, ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 
@@ -26,10 +27,8 @@ def parse(change: str) -> dict:
         key, value = part.split("=", 1)
         out[key] = {"true": True, "false": False}.get(value.lower(), value)
         if isinstance(out[key], str):
-            try:
+            with contextlib.suppress(ValueError):
                 out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
-            except ValueError:
-                pass
     return out
 
 
@@ -43,7 +42,11 @@ def main() -> None:
         config = PRESETS[args.preset].replace(**parse(change))
         encoded = prepare(args.data, config)
         t0 = time.perf_counter()
-        model, history = fit(config, encoded, grad_probe=False)
+        def show(event: dict) -> None:
+            if event["type"] == "epoch":
+                print("  ", {k: round(v, 4) for k, v in event.items() if isinstance(v, float)}, flush=True)
+
+        model, history = fit(config, encoded, on_event=show, grad_probe=False)
         seconds = time.perf_counter() - t0
         engine = Engine(config, encoded.vocab, export_weights(model))
         test = evaluate(encoded.y_test, engine.predict_ids(encoded.x_test))

@@ -12,7 +12,8 @@ from .config import CHOICES, PRESETS, Config, ConfigError
 from .data import DataError
 from .runs import RunError
 
-EPILOG = "data sources: tfds (default, downloads once), sample (bundled), a folder with train.jsonl.gz/test.jsonl.gz, an aclImdb folder, or aclImdb_v1.tar.gz"
+EPILOG = ("data sources: tfds (default, downloads once), sample (bundled), a folder with "
+          "train.jsonl.gz/test.jsonl.gz, an aclImdb folder, or aclImdb_v1.tar.gz")
 
 
 def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +48,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if kind == "status":
             print(event["message"], file=sys.stderr)
         elif kind == "start":
-            bar["tqdm"] = tqdm(total=event["epochs"] * event["steps_per_epoch"], unit="batch", file=sys.stderr, mininterval=1.0,
-                               dynamic_ncols=True)
+            bar["tqdm"] = tqdm(total=event["epochs"] * event["steps_per_epoch"], unit="batch", file=sys.stderr,
+                               mininterval=1.0, dynamic_ncols=True)
         elif kind == "batch":
             bar["tqdm"].set_description(f"epoch {event['epoch']}/{config.epochs}")
             bar["tqdm"].set_postfix(loss=f"{event['loss']:.4f}", acc=f"{event['accuracy']:.4f}", refresh=False)
@@ -71,9 +72,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import data as datamod
+    from .inference import Engine
     from .metrics import evaluate
     from .runs import load_run
-    from .inference import Engine
 
     engine = Engine.from_run(load_run(args.model))
     _, test = datamod.load_raw(args.data, args.tfds_dir)
@@ -89,7 +90,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     engine = Engine.from_run(load_run(args.model))
     texts = list(args.texts) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for text, p in zip(texts, engine.predict(texts)):
+    for text, p in zip(texts, engine.predict(texts), strict=False):
         print(json.dumps({"text": text, "probability": round(float(p), 6),
                           "label": "positive" if p >= 0.5 else "negative",
                           "out_of_vocabulary": out_of_vocabulary(text, engine.vocab)}))
@@ -105,11 +106,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     tokens, occlusion = engine.occlusion(args.text)
     reading = engine.read(args.text)
     rows = [{"word": t.word, "oov": t.oov, "occlusion": round(float(o), 5), "as_it_reads": round(float(p), 5)}
-            for t, o, p in zip(tokens, occlusion, reading.as_it_reads)]
+            for t, o, p in zip(tokens, occlusion, reading.as_it_reads, strict=False)]
     if args.gradients:
         from .explain import integrated_gradients_for
 
-        for row, value in zip(rows, integrated_gradients_for(run, args.text)):
+        for row, value in zip(rows, integrated_gradients_for(run, args.text), strict=False):
             row["integrated_gradients"] = round(float(value), 5)
     print(json.dumps({"probability": reading.probability, "tokens": rows}))
     return 0
@@ -138,7 +139,8 @@ def make_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="score a run on a data source's test split", epilog=EPILOG,
-                              description="Print JSON: accuracy, loss, n, confusion matrix [[TN, FP], [FN, TP]], ROC AUC.")
+                              description="Print JSON: accuracy, loss, n, confusion matrix "
+                              "[[TN, FP], [FN, TP]], ROC AUC.")
     evaluate.add_argument("--model", required=True, help="run folder")
     evaluate.add_argument("--data", default="tfds", help="data source (default tfds)")
     evaluate.add_argument("--tfds-dir", help="tensorflow-datasets data_dir")

@@ -17,6 +17,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "vocab_size": (100, 200_000),
     "maxlen": (5, 2_000),
     "embedding_dim": (1, 1_024),
+    "bigram_buckets": (0, 1_000_000),
     "units": (1, 1_024),
     "layers": (1, 4),
     "dropout": (0.0, 0.9),
@@ -39,6 +40,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+BIGRAM_HASH = 7919  # a prime; vocab_size * BIGRAM_HASH + vocab_size stays below 2**31 (int32 in Keras)
+
+
 class ConfigError(ValueError):
     """A hyperparameter outside its allowed range; the message names the field."""
 
@@ -53,6 +57,7 @@ class Config:
     # model
     cell: str = "gru"
     embedding_dim: int = 32
+    bigram_buckets: int = 0  # > 0 adds hashed (previous word, word) embeddings, fastText's bigram trick
     units: int = 32
     layers: int = 1
     bidirectional: bool = False

@@ -79,7 +79,7 @@ def _read_jsonl(path: Path) -> Split:
     texts, labels = [], []
     try:
         with gzip.open(path, "rt", encoding="utf-8") as lines:
-            for n, line in enumerate(lines, 1):
+            for line in lines:
                 row = json.loads(line)
                 texts.append(str(row["text"]))
                 labels.append(int(row["label"]))

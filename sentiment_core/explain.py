@@ -16,6 +16,8 @@ def keras_model(run: Run):
 
     model = build_model(run.config)
     model.get_layer("embedding").embeddings.assign(run.weights["embedding"])
+    if run.config.bigram_buckets:
+        model.get_layer("embedding").bigram_embeddings.assign(run.weights["embedding/bigrams"])
     for i, layer in enumerate(recurrent_layers(model), 1):
         directions = ({"forward": layer.forward_layer, "backward": layer.backward_layer}
                       if isinstance(layer, layers.Bidirectional) else {"forward": layer})

@@ -45,7 +45,8 @@ def _apply(stack: list[layers.Layer], x, mask):
     """Run the layers after a given point, passing the padding mask where Keras expects it."""
     for layer in stack:
         if isinstance(layer, (layers.RNN, layers.Bidirectional, MaskedMaxPooling1D, layers.GlobalAveragePooling1D)):
-            x = layer(x, mask=mask, training=False) if not isinstance(layer, MaskedMaxPooling1D) else layer(x, mask=mask)
+            pooling = isinstance(layer, MaskedMaxPooling1D)
+            x = layer(x, mask=mask) if pooling else layer(x, mask=mask, training=False)
             returns_sequences = getattr(layer, "return_sequences", False)
             mask = mask if returns_sequences else None
         else:
@@ -92,7 +93,7 @@ def hidden_state_grad_norms(model: keras.Model, token_ids: np.ndarray, labels: n
             new_states[0] = new_states[0] + perturbation[t]
             if mask is not None:
                 keep = ops.expand_dims(mask[:, t], -1)
-                new_states = [ops.where(keep, new, old) for new, old in zip(new_states, states)]
+                new_states = [ops.where(keep, new, old) for new, old in zip(new_states, states, strict=False)]
             states = new_states
             outputs.append(states[0])
         x = ops.stack(outputs, axis=1) if first.return_sequences else outputs[-1]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Config
+from .config import BIGRAM_HASH, Config
 from .text import OOV, Token, Vocabulary, encode, pad, read_as_model
 
 GATES = {"simple_rnn": (), "lstm": ("input", "forget", "output"), "gru": ("update", "reset")}
@@ -106,6 +106,9 @@ class Engine:
         token_ids = np.asarray(token_ids)
         mask = token_ids != 0 if c.mask else np.ones(token_ids.shape, dtype=bool)
         x = self.w["embedding"][token_ids]
+        if c.bigram_buckets:  # the same hash as models.bigram_ids, in int64 NumPy
+            previous = np.pad(token_ids[:, :-1].astype(np.int64), ((0, 0), (1, 0)))
+            x = x + self.w["embedding/bigrams"][(previous * BIGRAM_HASH + token_ids) % c.bigram_buckets]
         traces, finals = [], []
         for layer in range(1, c.layers + 1):
             outs, finals, traced = [], [], {}

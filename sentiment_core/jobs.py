@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runs
@@ -91,8 +91,13 @@ def _worker(job_dir: str) -> None:
     spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
     config, data, run_path = spec["config"], spec["data"], spec["run_path"]
     cache_dir, max_train_samples = spec.get("cache_dir"), spec.get("max_train_samples")
-    stop_flag = job / "stop"
-    events = open(job / "events.jsonl", "a", encoding="utf-8")
+    with open(job / "events.jsonl", "a", encoding="utf-8") as events:
+        result = _train(Config.from_dict(config), data, run_path, cache_dir, max_train_samples, job / "stop", events)
+    _write_json(job / "result.json", result)
+
+
+def _train(config: Config, data: str, run_path: str, cache_dir: str | None, max_train_samples: int | None,
+           stop_flag: Path, events) -> dict:
     last_flush = [0.0]
 
     def on_event(event: dict) -> None:
@@ -105,20 +110,17 @@ def _worker(job_dir: str) -> None:
     try:
         from .runner import train_and_save
 
-        run = train_and_save(Config.from_dict(config), data, Path(run_path), on_event, stop_flag.exists,
-                             cache_dir=Path(cache_dir) if cache_dir else None,
-                             max_train_samples=max_train_samples)
-        result = {"state": "stopped" if run.meta.get("status") == "stopped" else "done", "run": str(run.path),
-                  "metrics": {k: run.metrics[k] for k in ("accuracy", "loss", "roc_auc")}}
+        run = train_and_save(config, data, Path(run_path), on_event, stop_flag.exists,
+                             cache_dir=Path(cache_dir) if cache_dir else None, max_train_samples=max_train_samples)
+        return {"state": "stopped" if run.meta.get("status") == "stopped" else "done", "run": str(run.path),
+                "metrics": {k: run.metrics[k] for k in ("accuracy", "loss", "roc_auc")}}
     except (ConfigError, runs.RunError, ValueError) as error:
-        result = {"state": "failed", "error": str(error)}
+        return {"state": "failed", "error": str(error)}
     except MemoryError:
-        result = {"state": "failed", "error": "out of memory: try a smaller model, vocabulary or max length"}
+        return {"state": "failed", "error": "out of memory: try a smaller model, vocabulary or max length"}
     except Exception as error:  # a worker reports anything rather than dying silently
-        result = {"state": "failed", "error": f"{type(error).__name__}: {error}",
-                  "traceback": traceback.format_exc()[-4000:]}
-    events.close()
-    _write_json(job / "result.json", result)
+        return {"state": "failed", "error": f"{type(error).__name__}: {error}",
+                "traceback": traceback.format_exc()[-4000:]}
 
 
 class JobManager:
@@ -270,11 +272,10 @@ class JobManager:
 
     def _start(self, job: dict) -> None:
         job_dir = self.jobs_dir / job["id"]
-        log = open(job_dir / "worker.log", "ab")
-        process = subprocess.Popen([sys.executable, "-m", "sentiment_core.jobs", str(job_dir)],
-                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   cwd=Path(__file__).resolve().parent.parent)
-        log.close()
+        with open(job_dir / "worker.log", "ab") as log:
+            process = subprocess.Popen([sys.executable, "-m", "sentiment_core.jobs", str(job_dir)],
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       cwd=Path(__file__).resolve().parent.parent)
         self._processes[job["id"]] = process
         self._update(job["id"], state="running", started=time.time(), pid=process.pid)
 

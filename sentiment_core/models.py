@@ -15,7 +15,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-from .config import Config  # noqa: E402
+from .config import BIGRAM_HASH, Config  # noqa: E402
 
 RNN_LAYERS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
@@ -38,10 +38,51 @@ class MaskedMaxPooling1D(layers.Layer):
         return None
 
 
-def build_model(config: Config) -> keras.Model:
+def bigram_ids(token_ids, buckets: int, xp=ops):
+    """The bucket of each (previous token, token) pair; the first token's previous token is padding."""
+    previous = xp.pad(token_ids[:, :-1], [[0, 0], [1, 0]])
+    return (previous * BIGRAM_HASH + token_ids) % buckets
+
+
+@keras.saving.register_keras_serializable(package="sentiment_core")
+class WordAndBigramEmbedding(layers.Layer):
+    """Word embedding plus a hashed embedding of the word pair ending at each step.
+
+    The recurrent layer then sees "not good" as one input, not only as two steps.
+    `embeddings` is the word table, as in keras.layers.Embedding, so both kinds read the same.
+    """
+
+    def __init__(self, vocab_size: int, dim: int, buckets: int, mask_zero: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.dim, self.buckets, self.mask_zero = vocab_size, dim, buckets, mask_zero
+        self.embeddings = self.add_weight(shape=(vocab_size, dim), initializer="uniform", name="embeddings")
+        self.bigram_embeddings = self.add_weight(shape=(buckets, dim), initializer="uniform", name="bigrams")
+
+    def call(self, token_ids):
+        token_ids = ops.cast(token_ids, "int32")
+        return (ops.take(self.embeddings, token_ids, axis=0)
+                + ops.take(self.bigram_embeddings, bigram_ids(token_ids, self.buckets), axis=0))
+
+    def compute_mask(self, token_ids, mask=None):
+        return ops.not_equal(token_ids, 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "buckets": self.buckets,
+                "mask_zero": self.mask_zero}
+
+
+def build_model(config: Config, compile: bool = True) -> keras.Model:
     """Embedding -> RNN layer(s) -> optional pooling over time -> sigmoid."""
     token_ids = keras.Input(shape=(config.maxlen,), dtype="int32", name="token_ids")
-    x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=config.mask, name="embedding")(token_ids)
+    if config.bigram_buckets:
+        x = WordAndBigramEmbedding(config.vocab_size, config.embedding_dim, config.bigram_buckets,
+                                   mask_zero=config.mask, name="embedding")(token_ids)
+    else:
+        x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=config.mask,
+                             name="embedding")(token_ids)
     for i in range(1, config.layers + 1):
         rnn = RNN_LAYERS[config.cell](
             config.units,
@@ -59,10 +100,19 @@ def build_model(config: Config) -> keras.Model:
         x = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
     probability = layers.Dense(1, activation="sigmoid", name="sentiment")(x)
     model = keras.Model(token_ids, probability, name=f"{config.cell}_sentiment")
+    if not compile:
+        return model
     optimizer = OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate,
                                              clipnorm=config.clipnorm or None)
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
+
+
+def save_keras(model: keras.Model, config: Config, path) -> None:
+    """Save the weights in Keras' own format, without the optimizer's state (it would triple the size)."""
+    plain = build_model(config, compile=False)
+    plain.set_weights(model.get_weights())
+    plain.save(path)
 
 
 def summary_rows(config: Config) -> list[dict]:
@@ -79,7 +129,10 @@ def recurrent_layers(model: keras.Model) -> list[layers.Layer]:
 
 def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
     """Weights under stable names that the NumPy engine (inference.py) reads."""
-    weights = {"embedding": np.asarray(model.get_layer("embedding").embeddings)}
+    embedding = model.get_layer("embedding")
+    weights = {"embedding": np.asarray(embedding.embeddings)}
+    if isinstance(embedding, WordAndBigramEmbedding):
+        weights["embedding/bigrams"] = np.asarray(embedding.bigram_embeddings)
     for i, layer in enumerate(recurrent_layers(model), 1):
         directions = ({"forward": layer.forward_layer, "backward": layer.backward_layer}
                       if isinstance(layer, layers.Bidirectional) else {"forward": layer})

@@ -73,7 +73,7 @@ def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
 
 def save(path: Path, config: Config, encoded: Encoded, model, history, data: str,
          status: str = "complete", extra_meta: dict | None = None) -> Run:
-    from .models import export_weights
+    from .models import export_weights, save_keras
 
     weights = export_weights(model)
     engine = Engine(config, encoded.vocab, weights)
@@ -88,7 +88,7 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
     card = model_card(Path(path).name, config, data, history, test, meta)
     runs.write_run(path, config, encoded.vocab, weights, history.to_dict(), test, meta,
                    insights=insights.fit(engine, encoded.x_val, encoded.y_val), card=card,
-                   save_model=lambda p: model.save(p), overwrite=False)
+                   save_model=lambda p: save_keras(model, config, p), overwrite=False)
     return runs.load_run(path)
 
 
@@ -106,7 +106,8 @@ def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lam
         raise ValueError(f"this server trains on at most {max_train_samples} reviews; "
                          f"{data} has {len(encoded.x_train)}")
     prep_seconds = time.perf_counter() - t0
-    on_event({"type": "status", "message": f"prepared in {prep_seconds:.1f} s (cache {'hit' if encoded.cached else 'miss'})"})
+    cache = "hit" if encoded.cached else "miss"
+    on_event({"type": "status", "message": f"prepared in {prep_seconds:.1f} s (cache {cache})"})
     model, history = fit(config, encoded, on_event, should_stop, grad_probe)
     status = "stopped" if history.stopped_by_user else "complete"
     return save(out, config, encoded, model, history, data, status,
