@@ -21,6 +21,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "units": (1, 1_024),
     "layers": (1, 4),
     "dropout": (0.0, 0.9),
+    "word_dropout": (0.0, 0.9),
     "recurrent_dropout": (0.0, 0.9),
     "learning_rate": (1e-6, 1.0),
     "clipnorm": (0.0, 100.0),
@@ -62,6 +63,7 @@ class Config:
     layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.0
+    word_dropout: float = 0.0  # while training, this fraction of words is read as out-of-vocabulary
     recurrent_dropout: float = 0.0
     mask: bool = True
     pooling: str = "last"

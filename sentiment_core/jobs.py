@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import runs
 from .config import Config, ConfigError
+from .data import DataError
 
 ACTIVE = ("queued", "running", "stopping")
 FINAL = ("done", "failed", "stopped", "cancelled", "interrupted")
@@ -56,6 +57,7 @@ class Limits:
     max_vocab: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_VOCAB", 50_000))
     max_maxlen: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MAXLEN", 500))
     max_embedding: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_EMBEDDING", 256))
+    max_bigram_buckets: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_BIGRAM_BUCKETS", 100_000))
     max_train_samples: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_TRAIN_SAMPLES", 25_000))
 
     def check(self, config: Config) -> None:
@@ -66,6 +68,7 @@ class Limits:
             ("vocab_size", config.vocab_size, self.max_vocab, "SENTIMENT_MAX_VOCAB"),
             ("maxlen", config.maxlen, self.max_maxlen, "SENTIMENT_MAX_MAXLEN"),
             ("embedding_dim", config.embedding_dim, self.max_embedding, "SENTIMENT_MAX_EMBEDDING"),
+            ("bigram_buckets", config.bigram_buckets, self.max_bigram_buckets, "SENTIMENT_MAX_BIGRAM_BUCKETS"),
         ):
             if value > cap:
                 raise JobError(f"{name} {value} is above this server's limit of {cap} (set by {var})")
@@ -114,7 +117,7 @@ def _train(config: Config, data: str, run_path: str, cache_dir: str | None, max_
                              cache_dir=Path(cache_dir) if cache_dir else None, max_train_samples=max_train_samples)
         return {"state": "stopped" if run.meta.get("status") == "stopped" else "done", "run": str(run.path),
                 "metrics": {k: run.metrics[k] for k in ("accuracy", "loss", "roc_auc")}}
-    except (ConfigError, runs.RunError, ValueError) as error:
+    except (ConfigError, DataError, runs.RunError, ValueError) as error:
         return {"state": "failed", "error": str(error)}
     except MemoryError:
         return {"state": "failed", "error": "out of memory: try a smaller model, vocabulary or max length"}

@@ -74,15 +74,38 @@ class WordAndBigramEmbedding(layers.Layer):
                 "mask_zero": self.mask_zero}
 
 
+@keras.saving.register_keras_serializable(package="sentiment_core")
+class WordDropout(layers.Layer):
+    """While training, replace a random fraction of the words by the out-of-vocabulary id.
+
+    A regularizer that makes the model look at more than its favourite words. At
+    inference it passes the ids through, so the NumPy engine has nothing to mirror.
+    """
+
+    def __init__(self, rate: float, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, token_ids, training=None):
+        if not training or self.rate == 0:
+            return token_ids
+        drop = keras.random.uniform(ops.shape(token_ids), seed=self.seed_generator) < self.rate
+        return ops.where(ops.logical_and(drop, ops.not_equal(token_ids, 0)), ops.ones_like(token_ids), token_ids)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
 def build_model(config: Config, compile: bool = True) -> keras.Model:
     """Embedding -> RNN layer(s) -> optional pooling over time -> sigmoid."""
     token_ids = keras.Input(shape=(config.maxlen,), dtype="int32", name="token_ids")
+    ids = WordDropout(config.word_dropout, name="word_dropout")(token_ids) if config.word_dropout else token_ids
     if config.bigram_buckets:
         x = WordAndBigramEmbedding(config.vocab_size, config.embedding_dim, config.bigram_buckets,
-                                   mask_zero=config.mask, name="embedding")(token_ids)
+                                   mask_zero=config.mask, name="embedding")(ids)
     else:
-        x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=config.mask,
-                             name="embedding")(token_ids)
+        x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=config.mask, name="embedding")(ids)
     for i in range(1, config.layers + 1):
         rnn = RNN_LAYERS[config.cell](
             config.units,

@@ -249,11 +249,12 @@ def data_sources() -> list[tuple[str, str]]:
 INT_FIELDS = [f.name for f in fields(Config) if f.type == "int"]
 FLOAT_FIELDS = [f.name for f in fields(Config) if f.type == "float"]
 BOOL_FIELDS = [f.name for f in fields(Config) if f.type == "bool"]
+CHOICE_FIELDS = list(CHOICES)
 
 
 def bounds(name: str, limits=None) -> tuple[float, float]:
     """A widget's range: config.RANGES, narrowed by the server's limits where it has one."""
-    low, high = RANGES[name]
+    low, high = RANGES.get(name, (0, 2**31 - 1))
     cap = {"epochs": "max_epochs", "units": "max_units", "layers": "max_layers", "vocab_size": "max_vocab",
            "maxlen": "max_maxlen", "embedding_dim": "max_embedding"}.get(name)
     if limits is not None and cap is not None:
@@ -292,6 +293,9 @@ HYPERPARAMETER_HELP = {
     "truncating": "For long reviews keep the end ('pre' cuts the beginning) or the beginning ('post').",
     "cell": "SimpleRNN forgets fast; LSTM and GRU have gates that decide what to keep.",
     "embedding_dim": "Length of each word's learned vector.",
+    "bigram_buckets": "0 = off. Otherwise each pair of neighbouring words also gets a learned vector, hashed into "
+                      "this many buckets and added to the word's (fastText's bigram trick). Costs buckets × "
+                      "embedding size parameters.",
     "units": "Size of the hidden state: the network's working memory.",
     "layers": "Recurrent layers stacked on top of each other.",
     "bidirectional": "Also read the review backwards and combine both readings.",
@@ -314,6 +318,10 @@ HYPERPARAMETER_HELP = {
 
 def choices(name: str) -> tuple[str, ...]:
     return CHOICES[name]
+
+
+def help_text(name: str) -> str:
+    return HYPERPARAMETER_HELP.get(name, "")
 
 
 # ---------------------------------------------------------------- training progress
@@ -553,10 +561,13 @@ def grad_norm_frame(histories: dict[str, dict], which: str = "last") -> pd.DataF
 
 
 # ---------------------------------------------------------------- comparing runs
-COMPARE_FIELDS = ["cell", "layers", "units", "bidirectional", "embedding_dim", "vocab_size", "maxlen", "padding",
-                  "truncating", "mask", "pooling", "dropout", "recurrent_dropout", "optimizer", "learning_rate",
-                  "clipnorm", "batch_size", "epochs", "early_stopping", "patience", "split", "validation_fraction",
-                  "seed"]
+_COMPARE_FIRST = ["cell", "layers", "units", "bidirectional", "embedding_dim", "bigram_buckets", "vocab_size",
+                  "maxlen", "padding", "truncating", "mask", "pooling", "dropout", "recurrent_dropout", "optimizer",
+                  "learning_rate", "clipnorm", "batch_size", "epochs", "early_stopping", "patience", "split",
+                  "validation_fraction", "seed"]
+# Every Config field, in a readable order; fields added to Config later are appended.
+COMPARE_FIELDS = [f for f in _COMPARE_FIRST if f in {x.name for x in fields(Config)}] + [
+    x.name for x in fields(Config) if x.name not in _COMPARE_FIRST]
 
 
 def _fmt(value) -> str:

@@ -1,0 +1,184 @@
+"""Inside the RNN: what the network computes, word by word, while it reads one review."""
+
+import streamlit as st
+
+import app_support
+import charts
+from sentiment_core import insights, runs, views
+
+MAX_WORDS = 150  # words per heatmap; a longer review gets a window slider
+MAX_UNITS = 128  # units per heatmap
+
+st.title("Inside the RNN")
+st.markdown("Type a review and follow the model chosen in the sidebar as it reads it, one word at a time. "
+            "Every chart below comes from the same reading.")
+
+loaded = app_support.require_model()
+if loaded is None:
+    st.stop()
+run, engine = loaded
+app_support.model_caption(run)
+config = engine.config
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading the review…")
+def read(path: str, mtime: float, text: str):
+    return app_support.load(path)[1].read(text)
+
+
+text = st.text_area("A review to read", value=views.EXAMPLE_REVIEW, key="inside_text", height=110)
+reading = None
+try:
+    batch = views.prepare_reviews([text], config.truncating)
+except views.InputError as error:
+    st.info(str(error))
+else:
+    for note in batch.notes:
+        st.caption(note)
+    reading = read(str(run.path), app_support.mtime(str(run.path)), batch.texts[0])
+    if not reading.tokens:
+        st.info("No words left after removing punctuation: type a few words.")
+        reading = None
+
+if reading is not None:
+    tokens = reading.tokens
+    p = reading.probability
+    st.markdown(f"Final score: **{p:.1%} positive** ({views.label(p)}), after reading {len(tokens)} words"
+                + (f" (it reads at most {config.maxlen})." if len(tokens) >= config.maxlen else "."))
+
+    # ------------------------------------------------------------ as it reads
+    st.header("Sentiment as it reads")
+    st.markdown("Each point is the score the model would give if the review stopped after that word. Watch "
+                "for the words where the line jumps across the dashed 50% line: that is where the model "
+                "changed its mind. Hover a point to see the word.")
+    if config.bidirectional:
+        st.info("This model is bidirectional: it also reads the review backwards, from the last word. So each "
+                "point here re-reads the review's first words from scratch as a complete (shorter) review.")
+    st.altair_chart(charts.as_it_reads_chart(views.reading_frame(tokens, reading.as_it_reads)), width="stretch")
+
+    # ------------------------------------------------------------ which words, which layer, which direction
+    start = 0
+    if len(tokens) > MAX_WORDS:
+        start = st.slider("Show words starting at", 1, len(tokens) - MAX_WORDS + 1, 1, key="inside_window",
+                          help=f"The heatmaps show {MAX_WORDS} words at a time.") - 1
+    window = slice(start, start + MAX_WORDS)
+    picks = st.columns(2)
+    layer = 0
+    if config.layers > 1:
+        app_support.keep_valid("inside_layer", range(config.layers))
+        layer = picks[0].selectbox("Layer", range(config.layers), index=config.layers - 1, key="inside_layer",
+                                   format_func=lambda i: f"layer {i + 1}")
+    direction = "forward"
+    if config.bidirectional:
+        direction = picks[1].segmented_control("Direction", ["forward", "backward"], default="forward",
+                                               key="inside_direction") or "forward"
+    traced = reading.layers[layer][direction]
+
+    # ------------------------------------------------------------ hidden state
+    st.header("Hidden state")
+    st.markdown("Rows are the hidden units, columns the words in reading order; colour is the unit's value "
+                "after that word (−1 to 1). This vector is all the model remembers of the review so far. Look "
+                "for rows that switch colour at strongly positive or negative words, and for rows that hold "
+                "their colour over many words: that is memory.")
+    if traced["h"].shape[1] > MAX_UNITS:
+        st.caption(f"Showing the first {MAX_UNITS} of {traced['h'].shape[1]} units.")
+    st.altair_chart(charts.heatmap(views.state_frame(tokens[window], traced["h"][window], MAX_UNITS), "h",
+                                   bounded=(-1, 1)), width="stretch")
+
+    # ------------------------------------------------------------ trajectory
+    st.header("The path of the hidden state")
+    if not run.insights:
+        st.info("This run has no saved reference reviews (insights.npz), so there is no map to draw on.")
+    else:
+        st.markdown("The hidden state has many dimensions; here it is flattened to the two directions along "
+                    "which it varies most. Dots are where 400 validation reviews ended up (red negative, "
+                    "green positive); the black line is this review's path, word by word. A good model walks "
+                    "towards one of the two clouds and stays there once it has made up its mind.")
+        explained = run.insights.get("pca_explained", [float("nan")] * 2)
+        path = insights.project(run.insights, reading.layers[-1]["forward"]["h"])
+        st.altair_chart(charts.trajectory_chart(views.reference_frame(run.insights),
+                                                views.trajectory_frame(tokens, path),
+                                                f"component 1 ({explained[0]:.0%} of variance)",
+                                                f"component 2 ({explained[1]:.0%} of variance)"), width="stretch")
+        if config.layers > 1 or config.bidirectional:
+            st.caption("The path is the top layer's forward state.")
+
+    # ------------------------------------------------------------ gates
+    st.header("Gates")
+    if config.cell == "simple_rnn":
+        st.info("A SimpleRNN has no gates: every step overwrites the state through one tanh. That is why it "
+                "forgets quickly; train an LSTM or GRU to see gates here.")
+    else:
+        if config.cell == "lstm":
+            st.markdown("An LSTM decides per unit and per word how much of the new word to write (**input** "
+                        "gate), how much of its memory to keep (**forget** gate, near 1 = remember) and how "
+                        "much of the memory to show (**output** gate). The **cell state** is the memory itself. "
+                        "Look for words where the forget gate drops: the model wipes that unit clean.")
+            names = {"input": "input gate", "forget": "forget gate", "output": "output gate", "c": "cell state"}
+        else:
+            st.markdown("A GRU has an **update** gate (near 1 = keep the old state, near 0 = take the new "
+                        "word) and a **reset** gate (how much of the old state shapes the new candidate). Look "
+                        "for words where the update gate drops to dark: those words rewrite the memory.")
+            names = {"update": "update gate", "reset": "reset gate"}
+        for tab, (name, title) in zip(st.tabs(list(names.values())), names.items(), strict=True):
+            with tab:
+                frame = views.state_frame(tokens[window], traced[name][window], MAX_UNITS)
+                if name == "c":
+                    st.altair_chart(charts.heatmap(frame, title), width="stretch")
+                else:
+                    st.altair_chart(charts.heatmap(frame, title, bounded=(0, 1), scheme="viridis"), width="stretch")
+
+    # ------------------------------------------------------------ units that track the label
+    st.header("Units that track sentiment")
+    if not run.insights or "unit_correlation" not in run.insights:
+        st.info("This run has no saved unit statistics (insights.npz).")
+    else:
+        st.markdown("Across 400 validation reviews, these are the units whose value (the one the output "
+                    "layer reads) correlates most with the true label. A positive correlation means the unit "
+                    "is high for positive reviews. Pick one to see it word by word: a 'sentiment neuron' "
+                    "moves at opinion words and ignores the rest.")
+        top = insights.label_units(run.insights, k=8)
+        units = config.units
+        table = [{"unit": views.unit_name(u["unit"], units, config.bidirectional),
+                  "correlation with positive": round(u["correlation"], 3)} for u in top]
+        left, right = st.columns([1, 2])
+        left.dataframe(table, hide_index=True, key="inside_units_table")
+        with right:
+            app_support.keep_valid("inside_unit", [u["unit"] for u in top])
+            unit = st.selectbox("Unit", [u["unit"] for u in top], key="inside_unit",
+                                format_func=lambda u: views.unit_name(u, units, config.bidirectional))
+            frame = views.unit_frame(tokens, reading.layers, units, unit)
+            st.altair_chart(charts.unit_chart(frame.iloc[window]), width="stretch")
+        if config.pooling != "last":
+            st.caption(f"With {config.pooling} pooling the output layer reads the {config.pooling} of this unit "
+                       "over all words; the bars show its value at each word.")
+
+# ---------------------------------------------------------------- gradients through time
+st.header("Gradients through time")
+st.markdown("While training, the lab measured how strongly the loss reacts to the hidden state at each time "
+            "step, ‖∂loss/∂hₜ‖, on a fixed batch of long validation reviews. If the line falls steeply towards "
+            "the first steps (note the log scale), early words barely get any learning signal: that is the "
+            "vanishing gradient, which gates (LSTM, GRU) were invented to fix. Compare a SimpleRNN with a GRU.")
+usable = views.usable_runs(app_support.list_runs())
+paths = [r["path"] for r in usable]
+labels = {r["path"]: views.run_label(r) for r in usable}
+app_support.keep_valid("inside_grad_runs", paths)
+picked = st.multiselect("Runs", paths, default=[str(run.path)] if str(run.path) in paths else paths[:1],
+                        format_func=lambda q: labels.get(q, q), key="inside_grad_runs")
+which = st.segmented_control("Epochs", ["last", "first", "all"], default="last", key="inside_grad_epochs",
+                             format_func={"last": "after the last epoch", "first": "before training",
+                                          "all": "every epoch (darker = later)"}.get) or "last"
+histories = {}
+for path in picked:
+    try:
+        loaded_run = app_support.load(path)[0]
+    except runs.RunError as error:
+        st.warning(str(error))
+        continue
+    histories[views.run_label({"name": loaded_run.name, "shipped": loaded_run.shipped})] = loaded_run.history
+frame = views.grad_norm_frame(histories, which)
+if frame.empty:
+    st.info("No gradient norms were recorded for the chosen runs (they are measured once per epoch).")
+else:
+    st.altair_chart(charts.grad_norm_chart(frame), width="stretch")
+    st.caption("Step 1 is the first position of the padded review, the last step is the last word read.")

@@ -1,0 +1,89 @@
+"""Predict: score one review or many (typed or from a CSV) and see which words pushed the score."""
+
+import pandas as pd
+import streamlit as st
+
+import app_support
+from sentiment_core import views
+from sentiment_core.text import read_as_model
+
+st.title("Predict")
+st.markdown("Score reviews with the model chosen in the sidebar. One review shows which words mattered; "
+            "several (one per line, or a CSV file) give a table.")
+
+loaded = app_support.require_model()
+if loaded is None:
+    st.stop()
+run, engine = loaded
+app_support.model_caption(run)
+config = engine.config
+
+
+@st.cache_data(max_entries=64, show_spinner="Hiding each word in turn…")
+def occlusion(path: str, mtime: float, text: str):
+    return app_support.load(path)[1].occlusion(text)
+
+
+source = st.segmented_control("Input", ["Type or paste", "Upload a CSV"], default="Type or paste",
+                              key="predict_source")
+texts: list[str] | None = None
+if source == "Upload a CSV":
+    upload = st.file_uploader("CSV file with a `text` column (UTF-8, at most 1,000 rows)", type=["csv"],
+                              key="predict_csv")
+    if upload is not None:
+        try:
+            texts = views.read_csv_reviews(upload.getvalue())
+        except views.InputError as error:
+            st.error(str(error))
+else:
+    many = st.toggle("Several reviews, one per line", key="predict_many")
+    raw = st.text_area("Review" + ("s, one per line" if many else ""), key="predict_text", height=160,
+                       placeholder="e.g. The plot was thin but the actors saved it.")
+    if st.button("Predict", key="predict_button", type="primary"):
+        st.session_state["predict_last"] = (raw, many)
+    if st.session_state.get("predict_last") == (raw, many):  # the result stays until the text changes
+        texts = views.split_lines(raw, many)
+
+if texts is not None:
+    try:
+        batch = views.prepare_reviews(texts, config.truncating)
+    except views.InputError as error:
+        st.warning(str(error))
+        st.stop()
+    for note in batch.notes:
+        st.info(note)
+    with st.spinner("Scoring…"):
+        probabilities = engine.predict(batch.texts)
+        tokens = [read_as_model(t, engine.vocab, config.maxlen, config.truncating) for t in batch.texts]
+    table = views.predictions_frame(batch.texts, probabilities, tokens)
+    unreadable = int((table["known words"] == 0).sum())
+    if unreadable:
+        st.warning(f"{unreadable} review(s) contain no word the model knows (another language, code or junk?); "
+                   "their score only reflects the [UNK] token and means little.")
+
+    if len(batch.texts) == 1:
+        p = float(probabilities[0])
+        left, right = st.columns(2)
+        left.metric("Probability positive", f"{p:.1%}")
+        right.metric("Label", views.label(p))
+        st.subheader("Which words pushed the score")
+        st.markdown("Each word is hidden in turn (replaced by the unknown-word token) and the review is scored "
+                    "again. Green words raised the probability, red words lowered it; the stronger the colour, "
+                    "the bigger the change. Hover a word for the number.")
+        words, deltas = occlusion(str(run.path), app_support.mtime(str(run.path)), batch.texts[0])
+        if words:
+            st.markdown(views.attribution_html(words, deltas), unsafe_allow_html=True)
+            st.markdown(views.LEGEND_HTML, unsafe_allow_html=True)
+            st.caption(f"This is the review as the model reads it: lowercase, without punctuation, at most "
+                       f"{config.maxlen} words ({'the last' if config.truncating == 'pre' else 'the first'} ones "
+                       f"of a longer review).")
+        else:
+            st.info("No words left after removing punctuation, so there is nothing to shade.")
+    st.dataframe(table, hide_index=True, key="predict_table",
+                 column_config={"probability": st.column_config.ProgressColumn(
+                     "probability positive", min_value=0.0, max_value=1.0, format="percent")})
+    st.download_button("Download the results (CSV)", table.to_csv(index=False).encode("utf-8"),
+                       file_name="predictions.csv", mime="text/csv", key="predict_download", on_click="ignore")
+    if len(batch.texts) > 1:
+        share = float((pd.Series(probabilities) >= 0.5).mean())
+        st.caption(f"{len(batch.texts)} reviews scored, {share:.0%} positive.")

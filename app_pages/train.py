@@ -1,0 +1,331 @@
+"""Train: pick a preset, adjust any hyperparameter, submit a job, and watch it learn live."""
+
+import json
+import time
+
+import streamlit as st
+
+import app_support
+import charts
+from sentiment_core import runs, views
+from sentiment_core.config import PRESETS, ConfigError
+from sentiment_core.jobs import ACTIVE, FINAL, JobError
+
+DEFAULT_PRESET = "tiny"
+manager = app_support.job_manager()
+
+# ---------------------------------------------------------------- reattach to a job from the URL (?job=...)
+linked = st.query_params.get("job")
+if linked and linked != st.session_state.get("job"):
+    try:
+        linked_job = manager.get(linked)
+    except JobError:
+        st.warning(f"There is no job {linked!r} on this server any more; start a new one below.")
+        del st.query_params["job"]
+    else:
+        st.session_state.setdefault("owner", linked_job["owner"])  # a reopened job link is still "your" job
+        st.session_state["job"] = linked
+owner = app_support.owner()
+if st.session_state.get("job"):
+    st.query_params["job"] = st.session_state["job"]  # the address bar is a link back to this job
+
+st.title("Train")
+st.markdown("Start from a preset, change anything you like, and press **Train**. Training runs in its own "
+            "process on the server: you can switch pages or close the tab, and come back through the job "
+            "link in the address bar.")
+
+# ---------------------------------------------------------------- hyperparameters
+HYPERPARAMETERS = list(PRESETS["tiny"].to_dict())  # every Config field
+WIDGET_KEYS = ["preset", "train_data", "train_name"] + [f"hp_{name}" for name in HYPERPARAMETERS]
+
+
+def clamp(name: str, value):
+    if name in views.INT_FIELDS or name in views.FLOAT_FIELDS:
+        low, high = views.bounds(name, manager.limits)
+        value = min(max(value, type(value)(low)), type(value)(high))
+    return value
+
+
+def apply_preset() -> None:
+    for name, value in views.preset_values(st.session_state["preset"]).items():
+        st.session_state[f"hp_{name}"] = clamp(name, value)
+
+
+# Streamlit forgets a widget's value when its page is not shown; keep them in "train_kept" instead.
+kept = st.session_state.setdefault("train_kept", {})
+defaults = {"preset": DEFAULT_PRESET, "train_data": "sample", "train_name": "",
+            **{f"hp_{n}": clamp(n, v) for n, v in views.preset_values(DEFAULT_PRESET).items()}}
+for key in WIDGET_KEYS:
+    if key not in st.session_state:
+        st.session_state[key] = kept.get(key, defaults[key])
+
+st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda p: views.PRESET_LABELS.get(p, p),
+             on_change=apply_preset, help="Fills in every setting below; change any of them afterwards.")
+
+
+RENDERED: set[str] = set()  # the Config fields that got a widget; any other one gets a generic widget below
+
+
+def number(name: str, label: str, step=None, fmt: str | None = None) -> None:
+    RENDERED.add(name)
+    low, high = views.bounds(name, manager.limits)
+    if name in views.INT_FIELDS:
+        st.number_input(label, int(low), int(high), step=int(step or 1), key=f"hp_{name}",
+                        help=views.help_text(name))
+    else:
+        st.number_input(label, float(low), float(high), step=float(step or 0.01), format=fmt, key=f"hp_{name}",
+                        help=views.help_text(name))
+
+
+def slider(name: str, label: str, step=None) -> None:
+    RENDERED.add(name)
+    low, high = views.bounds(name, manager.limits)
+    kind = int if name in views.INT_FIELDS else float
+    st.slider(label, kind(low), kind(high), step=kind(step or 1), key=f"hp_{name}",
+              help=views.help_text(name))
+
+
+def choice(name: str, label: str, names: dict | None = None) -> None:
+    RENDERED.add(name)
+    st.selectbox(label, views.choices(name), key=f"hp_{name}", help=views.help_text(name),
+                 format_func=lambda v: (names or {}).get(v, v))
+
+
+def check(name: str, label: str) -> None:
+    RENDERED.add(name)
+    st.checkbox(label, key=f"hp_{name}", help=views.help_text(name))
+
+
+with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune:"):
+    text_col, model_col, optim_col, data_col = st.columns(4)
+    with text_col:
+        st.markdown("**Text**")
+        number("vocab_size", "Vocabulary size", step=1000)
+        number("maxlen", "Max length (words)", step=10)
+        choice("padding", "Padding")
+        choice("truncating", "Truncating")
+        check("mask", "Mask padding")
+    with model_col:
+        st.markdown("**Model**")
+        choice("cell", "Cell", {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"})
+        number("embedding_dim", "Embedding size", step=8)
+        number("bigram_buckets", "Bigram buckets", step=10_000)
+        number("units", "Units", step=8)
+        slider("layers", "Layers")
+        check("bidirectional", "Bidirectional")
+        choice("pooling", "Pooling")
+        slider("dropout", "Dropout", step=0.05)
+        slider("recurrent_dropout", "Recurrent dropout", step=0.05)
+    with optim_col:
+        st.markdown("**Optimisation**")
+        choice("optimizer", "Optimizer")
+        number("learning_rate", "Learning rate", step=0.0005, fmt="%.6f")
+        number("clipnorm", "Gradient clipping (norm)", step=0.5, fmt="%.2f")
+        number("batch_size", "Batch size", step=16)
+        slider("epochs", "Epochs (at most)")
+        check("early_stopping", "Early stopping")
+        number("patience", "Patience (epochs)")
+    with data_col:
+        st.markdown("**Data**")
+        sources = dict(views.data_sources())
+        if st.session_state["train_data"] not in sources:
+            st.session_state["train_data"] = "sample"
+        st.selectbox("Reviews", list(sources), key="train_data", format_func=sources.get)
+        choice("split", "Split")
+        slider("validation_fraction", "Validation fraction", step=0.01)
+        number("seed", "Seed", step=1)
+        st.text_input("Run name (optional)", key="train_name", max_chars=64, placeholder="e.g. gru-64-dropout",
+                      help="Letters, digits, '.', '_' or '-'. Left empty, a name like gru-20250101-120000 is made up.")
+    for name in [n for n in HYPERPARAMETERS if n not in RENDERED]:  # fields added to Config after this page
+        label = name.replace("_", " ").capitalize()
+        if name in views.CHOICE_FIELDS:
+            choice(name, label)
+        elif name in views.BOOL_FIELDS:
+            check(name, label)
+        else:
+            number(name, label)
+
+for key in WIDGET_KEYS:
+    kept[key] = st.session_state[key]
+
+config = None
+try:
+    config = views.config_from_values({name: st.session_state[f"hp_{name}"] for name in HYPERPARAMETERS})
+    manager.limits.check(config)
+except (ConfigError, JobError) as error:
+    st.error(f"Fix this setting first: {error}")
+    config = None
+
+
+@st.cache_data(max_entries=32, show_spinner="Building the model (the first time loads Keras)…")
+def model_summary(config_json: str) -> list[dict]:
+    from sentiment_core.config import Config
+    from sentiment_core.models import summary_rows  # Keras is imported only here, only when asked
+
+    return summary_rows(Config.from_dict(json.loads(config_json)))
+
+
+buttons = st.columns([1, 1, 3])
+train_clicked = buttons[0].button("Train", key="train_button", type="primary", disabled=config is None,
+                                  icon=":material/play_arrow:")
+if buttons[1].button("Model summary", key="summary_button", disabled=config is None):
+    st.session_state["show_summary"] = True
+if st.session_state.get("show_summary") and config is not None:
+    try:
+        rows = model_summary(json.dumps(config.to_dict(), sort_keys=True))
+    except Exception as error:  # Keras may refuse a shape; say so rather than crash the page
+        st.error(f"Could not build this model: {error}")
+    else:
+        st.dataframe(rows, hide_index=True, key="summary_table")
+        st.caption(f"{sum(r['parameters'] for r in rows):,} trainable and non-trainable parameters in all. "
+                   "The embedding holds vocabulary size × embedding size of them.")
+
+if train_clicked and config is not None:
+    name = (st.session_state.get("train_name") or "").strip() or None
+    try:
+        if name:
+            runs.check_name(name)
+        job_id = manager.submit(config, st.session_state["train_data"], owner, name)
+    except (ConfigError, JobError, runs.RunError) as error:
+        st.error(str(error))
+    else:
+        st.session_state["job"] = job_id
+        st.query_params["job"] = job_id
+        st.toast("Training job submitted", icon=":material/rocket_launch:")
+
+
+# ---------------------------------------------------------------- the job, live
+def show_results(job: dict) -> None:
+    try:
+        run, _ = app_support.load(job["run"])
+    except runs.RunError as error:
+        st.error(f"The run was saved but cannot be read: {error}")
+        return
+    m = run.metrics
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", f"{m['accuracy']:.1%}")
+    cols[1].metric("Test loss", f"{m['loss']:.3f}")
+    cols[2].metric("ROC AUC", f"{m['roc_auc']:.3f}" if m.get("roc_auc") == m.get("roc_auc") else "–")
+    cols[3].metric("Test reviews", f"{m['n']:,}")
+    left, right = st.columns([1, 2])
+    left.altair_chart(charts.confusion_chart(views.confusion_frame(m["confusion_matrix"])), width="stretch")
+    with right:
+        st.markdown(f"The run is saved as **{run.name}**. It is now in the model selector of every page "
+                    "(sidebar) and in Compare and Runs.")
+        st.button("Use this model on Predict and Inside", key="use_run", on_click=app_support.select_model,
+                  args=(str(run.path),), icon=":material/check:")
+        st.page_link("app_pages/predict.py", label="Predict with it", icon=":material/rate_review:")
+        st.page_link("app_pages/inside.py", label="Look inside it", icon=":material/neurology:")
+
+
+def stop(job_id: str) -> None:
+    try:
+        manager.stop(job_id)
+    except JobError as error:
+        st.session_state["stop_error"] = str(error)
+
+
+def show_job(job_id: str, live: bool) -> None:
+    if "stop_error" in st.session_state:
+        st.error(st.session_state.pop("stop_error"))
+    try:
+        job = manager.get(job_id)
+    except JobError as error:
+        st.error(str(error))
+        return
+    if live and job["state"] in FINAL:
+        st.rerun()  # finished: redraw the whole page once, without the 1-second refresh
+    events = manager.events(job_id)
+    parts = views.split_events(events)
+    info = views.progress(events, job, time.time())
+    state = job["state"]
+    st.subheader(f"Job {job_id}: {job['name']}")
+    icon = {"queued": ":material/hourglass_top:", "running": ":material/directions_run:",
+            "stopping": ":material/pan_tool:", "done": ":material/check_circle:", "stopped": ":material/stop_circle:",
+            "failed": ":material/error:", "cancelled": ":material/cancel:", "interrupted": ":material/warning:",
+            }.get(state, "")
+    st.markdown(f"State: **{icon} {state}**" + (f" — {info['text']}" if state in ACTIVE else ""))
+    if state == "queued":
+        st.info(f"Waiting in the queue: position {job.get('position') or '?'}. Jobs start in the order they were "
+                f"submitted; this server trains {manager.limits.max_concurrent} at a time.")
+    if state in ("queued", "running"):
+        st.button("Cancel" if state == "queued" else "Stop", key="stop_button", icon=":material/stop:",
+                  on_click=stop, args=(job_id,),
+                  help="Stops after the current batch and still saves what was learned so far.")
+    if state in ACTIVE or parts["batch"]:
+        st.progress(info["fraction"], text=f"{info['fraction']:.0%}")
+        cols = st.columns(3)
+        cols[0].metric("Elapsed", views.format_seconds(info["elapsed"]))
+        cols[1].metric("Time left (estimate)", views.format_seconds(info["eta"]) if state in ACTIVE else "–")
+        cols[2].metric("Epoch", f"{info['epoch'] or 0} / {info['epochs'] or job['config']['epochs']}")
+    if parts["batch"]:
+        frame = views.batch_frame(parts["batch"])
+        left, right = st.columns(2)
+        left.altair_chart(charts.batch_chart(frame, "loss"), width="stretch")
+        right.altair_chart(charts.batch_chart(frame, "accuracy"), width="stretch")
+    if parts["epoch"]:
+        end = parts["end"] or {}
+        best = end.get("best_epoch") if job["config"].get("early_stopping") else None
+        note = "best epoch (kept)" + (", then early stop" if end.get("stopped_early") else "")
+        frame = views.epoch_frame(parts["epoch"])
+        left, right = st.columns(2)
+        left.altair_chart(charts.epoch_chart(frame, "loss", best, note), width="stretch")
+        right.altair_chart(charts.epoch_chart(frame, "accuracy", best, note), width="stretch")
+        if end:
+            st.caption(views.end_note(end, job["config"]))
+    elif state in ACTIVE and parts["batch"]:
+        st.caption("Train and validation curves appear after the first epoch.")
+    if state in ("done", "stopped") and job.get("run"):
+        show_results(job)
+    elif state in ("failed", "interrupted", "cancelled"):
+        message = job.get("error") or ("You cancelled this job before it started." if state == "cancelled" else "")
+        (st.info if state == "cancelled" else st.error)(message or f"The job ended as {state}.")
+
+
+@st.fragment(run_every=1.0)
+def live_job(job_id: str) -> None:
+    show_job(job_id, live=True)
+
+
+@st.fragment
+def finished_job(job_id: str) -> None:
+    show_job(job_id, live=False)
+
+
+current = st.session_state.get("job")
+if current:
+    st.divider()
+    try:
+        still_active = manager.get(current)["state"] in ACTIVE
+    except JobError:
+        still_active = False
+    (live_job if still_active else finished_job)(current)
+
+# ---------------------------------------------------------------- other jobs
+st.divider()
+mine = manager.jobs(owner)
+active = [j for j in manager.jobs() if j["state"] in ACTIVE]
+now = time.time()
+st.subheader("Jobs")
+if mine:
+    st.markdown("**Your recent jobs** (this browser session)")
+    st.dataframe(views.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs",
+                 column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+else:
+    st.caption("You have not started a job in this session yet.")
+st.markdown(f"**Training on this server now**: {len(active)} job(s)")
+if active:
+    st.dataframe(views.jobs_frame(active, now), hide_index=True, key="active_jobs")
+watchable = {j["id"]: f"{j['name']} ({j['state']})" for j in [*reversed(mine[-10:]), *active]}
+
+
+def watch() -> None:
+    st.session_state["job"] = st.session_state["watch_job"]
+
+
+if watchable:
+    if st.session_state.get("job") in watchable:
+        st.session_state["watch_job"] = st.session_state["job"]
+    elif st.session_state.get("watch_job") not in watchable:
+        st.session_state.pop("watch_job", None)
+    st.selectbox("Show a job above", list(watchable), key="watch_job", format_func=watchable.get, on_change=watch)

@@ -1,0 +1,144 @@
+"""Altair charts of the app, built from the dataframes of sentiment_core.views. No Streamlit here.
+
+Charts have no fixed width: Streamlit stretches them to the column, so they fit a
+projector and a phone alike.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+SPLIT_COLORS = alt.Scale(domain=["train", "validation"], range=["#4c78a8", "#f58518"])
+RUN_COLORS = alt.Scale(scheme="tableau10")  # clearly different hues; the theme's default has two similar blues
+RUN_LEGEND = alt.Legend(orient="bottom", columns=2, labelLimit=260)
+LABEL_COLORS = alt.Scale(domain=["negative review", "positive review"], range=["#d73027", "#1a9850"])
+# Short axis titles: Vega-Lite shrinks the plot when a rotated title is longer than the chart is high.
+METRIC_TITLES = {"loss": "loss", "accuracy": "accuracy"}
+HINTS = {"loss": " (lower is better)", "accuracy": ""}
+
+
+def batch_chart(frame: pd.DataFrame, metric: str, height: int = 220) -> alt.Chart:
+    """One metric per batch: faint raw values and the smoothed line."""
+    data = frame[frame["metric"] == metric]
+    base = alt.Chart(data).encode(x=alt.X("step:Q", title="batch"))
+    raw = base.mark_line(opacity=0.25, color="#4c78a8").encode(y=alt.Y("value:Q", title=METRIC_TITLES[metric]))
+    smooth = base.mark_line(color="#4c78a8", strokeWidth=2.5).encode(
+        y="smoothed:Q", tooltip=[alt.Tooltip("step:Q", title="batch"), "epoch:Q",
+                                 alt.Tooltip("smoothed:Q", title=f"smoothed {metric}", format=".3f")])
+    return alt.layer(raw, smooth).properties(height=height, title=f"{metric} per batch, smoothed{HINTS[metric]}")
+
+
+def epoch_chart(frame: pd.DataFrame, metric: str, best_epoch: int | None = None, note: str = "",
+                height: int = 270) -> alt.Chart:
+    """Train vs validation per epoch, with the best epoch marked."""
+    data = frame[frame["metric"] == metric]
+    axis_values = sorted(data["epoch"].unique().tolist()) if len(data) else []
+    base = alt.Chart(data).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(values=axis_values, format="d")),
+        y=alt.Y("value:Q", title=METRIC_TITLES[metric], scale=alt.Scale(zero=False)),
+        color=alt.Color("split:N", scale=SPLIT_COLORS, title=None, legend=alt.Legend(orient="bottom")),
+        tooltip=["split:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")])
+    layers = [base.mark_line(), base.mark_point(filled=True, size=60)]
+    if best_epoch:
+        marker = pd.DataFrame({"epoch": [best_epoch], "text": [note or f"best epoch {best_epoch}"]})
+        layers.append(alt.Chart(marker).mark_rule(strokeDash=[5, 4], color="gray").encode(x="epoch:Q"))
+        layers.append(alt.Chart(marker).mark_text(align="left", dx=4, dy=-6, color="gray").encode(
+            x="epoch:Q", y=alt.value(8), text="text:N"))
+    return alt.layer(*layers).properties(height=height, title=f"{metric} per epoch: train vs validation{HINTS[metric]}")
+
+
+def confusion_chart(frame: pd.DataFrame, height: int = 220) -> alt.Chart:
+    base = alt.Chart(frame).encode(
+        x=alt.X("predicted:N", title="predicted", sort=["negative", "positive"]),
+        y=alt.Y("actual:N", title="actual", sort=["negative", "positive"]))
+    cells = base.mark_rect().encode(color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                                                    legend=None),
+                                    tooltip=["actual:N", "predicted:N", "count:Q",
+                                             alt.Tooltip("share:Q", format=".1%", title="share of actual")])
+    text = base.mark_text(fontSize=16).encode(
+        text=alt.Text("count:Q", format=","),
+        color=alt.condition("datum.share > 0.5", alt.value("white"), alt.value("black")))
+    return alt.layer(cells, text).properties(height=height, title="confusion matrix (test reviews)")
+
+
+def as_it_reads_chart(frame: pd.DataFrame, height: int = 260) -> alt.Chart:
+    base = alt.Chart(frame).encode(
+        x=alt.X("position:Q", title="word position", scale=alt.Scale(nice=False)),
+        tooltip=["position:Q", "word:N", alt.Tooltip("probability:Q", format=".1%")])
+    line = base.mark_line(color="#888").encode(y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]),
+                                                       title="probability positive"))
+    points = base.mark_circle(size=50).encode(
+        y="probability:Q",
+        color=alt.Color("probability:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1]), legend=None))
+    rule = alt.Chart(pd.DataFrame({"y": [0.5]})).mark_rule(strokeDash=[4, 4], color="gray").encode(y="y:Q")
+    return alt.layer(rule, line, points).properties(height=height)
+
+
+def heatmap(frame: pd.DataFrame, value_title: str, bounded: tuple[float, float] | None = None,
+            scheme: str = "redblue", height: int | None = None) -> alt.Chart:
+    """Units (rows) x words (columns); words are labelled '3 movie' so repeats stay apart."""
+    order = frame.drop_duplicates("position").sort_values("position")["label"].tolist()
+    units = int(frame["unit"].max()) + 1 if len(frame) else 1
+    if scheme == "redblue" and bounded is None:
+        peak = float(frame["value"].abs().max()) if len(frame) else 1.0
+        bounded = (-max(peak, 1e-6), max(peak, 1e-6))
+    scale = alt.Scale(scheme=scheme, domain=list(bounded) if bounded else alt.Undefined,
+                      reverse=scheme == "redblue")
+    chart = alt.Chart(frame).mark_rect().encode(
+        x=alt.X("label:N", sort=order, title="word (in reading order)",
+                axis=alt.Axis(labelAngle=-90, labelOverlap="greedy", labelLimit=90)),
+        y=alt.Y("unit:O", title="unit", axis=alt.Axis(labelOverlap="greedy")),
+        color=alt.Color("value:Q", scale=scale, title=value_title),
+        tooltip=["position:Q", "word:N", "unit:O", alt.Tooltip("value:Q", format=".3f")])
+    # The height includes the rotated word labels (about 100 px), so the cells keep a readable size.
+    return chart.properties(height=height or min(max(14 * units, 120), 520) + 110)
+
+
+def trajectory_chart(reference: pd.DataFrame, path: pd.DataFrame, x_title: str = "component 1",
+                     y_title: str = "component 2", height: int = 420) -> alt.Chart:
+    cloud = alt.Chart(reference).mark_circle(size=28, opacity=0.35).encode(
+        x=alt.X("x:Q", title=x_title), y=alt.Y("y:Q", title=y_title),
+        color=alt.Color("review:N", scale=LABEL_COLORS, title="where reviews end",
+                        legend=alt.Legend(orient="bottom")))
+    line = alt.Chart(path).mark_line(color="black", strokeWidth=1.5, opacity=0.8).encode(
+        x="x:Q", y="y:Q", order="position:Q")
+    dots = alt.Chart(path).mark_circle(color="black", size=45).encode(
+        x="x:Q", y="y:Q", tooltip=["position:Q", "word:N"])
+    ends = path.iloc[[0, -1]].assign(tag=["start", "end"]) if len(path) else path.assign(tag=[])
+    tags = alt.Chart(ends).mark_text(dx=8, dy=-8, fontWeight="bold", align="left").encode(
+        x="x:Q", y="y:Q", text="tag:N")
+    return alt.layer(cloud, line, dots, tags).properties(height=height)
+
+
+def unit_chart(frame: pd.DataFrame, height: int = 300) -> alt.Chart:
+    order = frame["label"].tolist()
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("label:N", sort=order, title="word (in reading order)",
+                axis=alt.Axis(labelAngle=-90, labelOverlap="greedy", labelLimit=90)),
+        y=alt.Y("activation:Q", title="activation"),
+        color=alt.condition("datum.activation >= 0", alt.value("#1a9850"), alt.value("#d73027")),
+        tooltip=["position:Q", "word:N", alt.Tooltip("activation:Q", format=".3f")],
+    ).properties(height=height)
+
+
+def grad_norm_chart(frame: pd.DataFrame, height: int = 360) -> alt.Chart:
+    return alt.Chart(frame).mark_line().encode(
+        x=alt.X("step:Q", title="time step t (word position in the padded review)"),
+        y=alt.Y("norm:Q", scale=alt.Scale(type="log"), title="‖∂loss/∂hₜ‖, log scale"),
+        color=alt.Color("run:N", title=None, scale=RUN_COLORS, legend=RUN_LEGEND),
+        detail="epoch:O",
+        opacity=alt.Opacity("epoch:Q", legend=None, scale=alt.Scale(range=[0.35, 1.0])),
+        tooltip=["run:N", "epoch:Q", "step:Q", alt.Tooltip("norm:Q", format=".2e")],
+    ).properties(height=height)
+
+
+def compare_epochs_chart(frame: pd.DataFrame, metric: str, height: int = 320) -> alt.Chart:
+    data = frame[(frame["metric"] == metric) & (frame["split"] == "validation")]
+    base = alt.Chart(data).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1)),
+        y=alt.Y("value:Q", title=METRIC_TITLES[metric], scale=alt.Scale(zero=False)),
+        color=alt.Color("run:N", title=None, scale=RUN_COLORS, legend=RUN_LEGEND),
+        tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")])
+    return alt.layer(base.mark_line(), base.mark_point(filled=True)).properties(
+        height=height, title=f"validation {metric}{HINTS[metric]}")

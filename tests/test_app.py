@@ -1,0 +1,373 @@
+"""The Streamlit app through streamlit.testing.v1.AppTest: every page renders, predicts, trains and stops.
+
+User runs and jobs go to temporary folders (SENTIMENT_RUNS_DIR / SENTIMENT_JOBS_DIR,
+read by app_support on every call); the shipped runs in artifacts/shipped are only read.
+Training uses the tiny preset on the bundled sample (seconds per job).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+PAGES = ["home", "train", "predict", "inside", "compare", "runs"]
+TIMEOUT = 60  # per script run; generous because the machine is shared
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+from sentiment_core import runs  # noqa: E402
+from sentiment_core.config import Config  # noqa: E402
+
+SHIPPED = sorted(p for p in runs.SHIPPED_DIR.iterdir() if (p / "manifest.json").is_file()) \
+    if runs.SHIPPED_DIR.is_dir() else []
+needs_shipped = pytest.mark.skipif(not SHIPPED, reason="no shipped run in artifacts/shipped")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def app_folders(tmp_path_factory):
+    """Fresh runs and jobs folders for this module; the job manager is shut down afterwards."""
+    base = tmp_path_factory.mktemp("app")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SENTIMENT_RUNS_DIR", str(base / "runs"))
+        mp.setenv("SENTIMENT_JOBS_DIR", str(base / "jobs"))
+        yield base
+        import app_support
+
+        for key, manager in list(app_support._MANAGERS.items()):
+            if key.startswith(str(base)):
+                manager.shutdown()
+                del app_support._MANAGERS[key]
+        app_support._job_manager.clear()
+
+
+def new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def on_page(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> int:  # Altair charts (dataframe keys are not visible to AppTest, so tables go by index)
+    return len(at.get("vega_lite_chart"))
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+# ---------------------------------------------------------------- every page renders
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(page):
+    at = on_page(new_app(), page)
+    assert at.title, f"{page} has no title"
+    assert not at.error, texts(at.error)
+
+
+@needs_shipped
+def test_sidebar_defaults_to_a_shipped_run():
+    at = new_app()
+    selector = at.sidebar.selectbox(key="model")
+    expected = next((str(p) for name in ("best", "notebook") for p in SHIPPED if p.name == name), None)
+    assert selector.value == (expected or selector.value)
+    assert selector.value.startswith(str(runs.SHIPPED_DIR))
+
+
+def test_app_works_with_no_run_at_all(monkeypatch, tmp_path):
+    monkeypatch.setattr(runs, "SHIPPED_DIR", tmp_path / "no-shipped")
+    monkeypatch.setenv("SENTIMENT_RUNS_DIR", str(tmp_path / "no-runs"))
+    monkeypatch.setenv("SENTIMENT_JOBS_DIR", os.environ["SENTIMENT_JOBS_DIR"] + "-no-runs")
+    at = new_app()
+    assert texts(at.sidebar.info) == ["No trained model yet."]
+    for page in PAGES:
+        on_page(at, page)
+        assert not at.error, (page, texts(at.error))
+    for page in ("home", "predict", "inside"):
+        on_page(at, page)
+        assert any("no trained model" in w.lower() for w in texts(at.warning)), page
+        assert any("train" in str(link.proto.page).lower() for link in at.get("page_link")), page
+
+
+# ---------------------------------------------------------------- Home and Predict
+@needs_shipped
+def test_home_scores_the_text_box():
+    at = new_app()
+    at.text_area(key="home_text").input("A dreadful, boring, awful waste of time. The worst film.").run()
+    probability, label = texts(at.metric)[:2]
+    assert probability.endswith("%") and label == "negative"
+    at.text_area(key="home_text").input("   ").run()
+    assert any("nothing to score" in i for i in texts(at.info))
+
+
+@needs_shipped
+def test_predict_one_review_with_word_shading():
+    at = on_page(new_app(), "predict")
+    at.text_area(key="predict_text").input("<b>Wonderful</b> acting & a great story, but a horriblely slow end").run()
+    at.button(key="predict_button").click().run()
+    assert not at.exception
+    probability, label = texts(at.metric)[:2]
+    assert 0 <= float(probability.rstrip("%")) <= 100 and label in ("positive", "negative")
+    shaded = [m for m in texts(at.markdown) if "<span" in m and "title=" in m]
+    assert shaded, "no shaded words"
+    assert "<b>" not in shaded[0] and "wonderful" in shaded[0]
+    assert "underline dotted" in shaded[0]  # 'horriblely' is not in any vocabulary
+    table = at.dataframe[0].value
+    assert list(table["label"]) == [label]
+
+
+@needs_shipped
+def test_predict_many_lines_and_bad_input():
+    at = on_page(new_app(), "predict")
+    at.toggle(key="predict_many").set_value(True).run()
+    at.text_area(key="predict_text").input("great fun\n\n   \nterrible plot\n\x00\x01 ☃☃ 日本語のレビュー").run()
+    at.button(key="predict_button").click().run()
+    table = at.dataframe[0].value
+    assert len(table) == 3 and list(table["label"][:2]) == ["positive", "negative"]
+    assert any("no word the model knows" in w for w in texts(at.warning))
+    at.text_area(key="predict_text").input(" \n \n").run()
+    at.button(key="predict_button").click().run()
+    assert any("nothing to score" in w for w in texts(at.warning))
+    at.toggle(key="predict_many").set_value(False).run()
+    at.text_area(key="predict_text").input("good " * 220_000).run()  # about 1 MB
+    at.button(key="predict_button").click().run()
+    assert not at.exception and any("shortened" in i for i in texts(at.info))
+    assert len(at.dataframe[0].value) == 1
+
+
+@needs_shipped
+def test_predict_csv_upload():
+    at = on_page(new_app(), "predict")
+    at.button_group(key="predict_source").set_value("Upload a CSV").run()
+    at.file_uploader(key="predict_csv").set_value(("r.csv", b"id,text\n1,nice movie\n2,awful\n", "text/csv"))
+    at.run()
+    assert len(at.dataframe[0].value) == 2
+    at.file_uploader(key="predict_csv").set_value(("r.csv", b"review\nnice\n", "text/csv"))
+    at.run()
+    assert any("column named 'text'" in e for e in texts(at.error))
+    at.file_uploader(key="predict_csv").set_value(("r.csv", b"text\n\xff\xfe nope\n", "text/csv"))
+    at.run()
+    assert any("UTF-8" in e for e in texts(at.error))
+
+
+# ---------------------------------------------------------------- Inside, Compare, Runs
+@needs_shipped
+def test_inside_shows_every_view():
+    at = on_page(new_app(), "inside")
+    at.text_area(key="inside_text").input("not good at all, but the music was great").run()
+    assert not at.exception
+    headers = texts(at.header)
+    for title in ("Sentiment as it reads", "Hidden state", "The path of the hidden state", "Gates",
+                  "Units that track sentiment", "Gradients through time"):
+        assert title in headers
+    assert charts(at) >= 4
+    unit = at.selectbox(key="inside_unit")
+    at.selectbox(key="inside_unit").set_value(unit.value).run()
+    at.button_group(key="inside_grad_epochs").set_value("all").run()
+    assert not at.exception and at.multiselect(key="inside_grad_runs").value
+
+
+@needs_shipped
+def test_compare_table_and_scores():
+    at = on_page(new_app(), "compare")
+    assert at.multiselect(key="compare_runs").value
+    at.toggle(key="compare_diff").set_value(False).run()
+    table = at.dataframe[0].value
+    assert "test accuracy" in table.index and "cell" in table.index
+    assert len(at.dataframe[1].value) == len(at.multiselect(key="compare_runs").value)
+
+
+@needs_shipped
+def test_runs_download_import_and_delete():
+    at = on_page(new_app(), "runs")
+    assert at.get("download_button"), "no download button"
+    assert not at.checkbox, "a shipped run must not offer delete"
+    # a broken zip is refused with a message
+    at.file_uploader(key="runs_upload").set_value(("junk.zip", b"not a zip at all", "application/zip"))
+    at.run()
+    at.button(key="runs_import").click().run()
+    assert any("not a zip" in e for e in texts(at.error))
+    # a real run's zip is imported, then deleted with a confirmation
+    payload = runs.to_zip(SHIPPED[0])
+    at.file_uploader(key="runs_upload").set_value(("copy.zip", payload, "application/zip"))
+    at.run()
+    at.text_input(key="runs_import_name").input("imported-copy").run()
+    at.button(key="runs_import").click().run()
+    assert any("imported-copy" in s for s in texts(at.success)), texts(at.error)
+    imported = Path(os.environ["SENTIMENT_RUNS_DIR"]) / "imported-copy"
+    assert imported.is_dir()
+    at.selectbox(key="runs_pick").set_value(str(imported)).run()
+    assert at.button(key="runs_delete").disabled
+    at.checkbox(key="runs_confirm").check().run()
+    at.button(key="runs_delete").click().run()
+    assert not imported.exists()
+    assert any("Deleted" in s for s in texts(at.success))
+
+
+def test_runs_zip_with_foreign_files_is_refused():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../evil.txt", "x")
+    at = on_page(new_app(), "runs")
+    at.file_uploader(key="runs_upload").set_value(("evil.zip", buffer.getvalue(), "application/zip"))
+    at.run()
+    at.button(key="runs_import").click().run()
+    assert any("unexpected entry" in e for e in texts(at.error))
+
+
+# ---------------------------------------------------------------- Train: settings, a job to the end, Stop
+def widget_keys(node) -> set[str]:
+    found = {node.key} if getattr(node, "key", None) else set()
+    for child in getattr(node, "children", {}).values():
+        found |= widget_keys(child)
+    return found
+
+
+def job_state(at: AppTest) -> str:
+    line = next((m for m in texts(at.markdown) if m.startswith("State: ")), "")
+    return line.split("**")[1].split()[-1] if "**" in line else ""
+
+
+def wait_for(at: AppTest, states: tuple[str, ...], timeout: float, need_batches: bool = False) -> str:
+    """run_every does not fire under AppTest: rerun the script until the job reaches a state."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        state = job_state(at)
+        if state in states and (not need_batches or any("batch" in m for m in texts(at.markdown))):
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"job still {job_state(at)!r} after {timeout} s; wanted {states}")
+
+
+def test_train_page_widgets_presets_and_errors():
+    at = on_page(new_app(), "train")
+    for key in ("hp_vocab_size", "hp_maxlen", "hp_embedding_dim", "hp_units", "hp_learning_rate",
+                "hp_clipnorm", "hp_batch_size", "hp_patience", "hp_seed"):
+        assert at.number_input(key=key) is not None
+    for key in ("hp_padding", "hp_truncating", "hp_cell", "hp_pooling", "hp_optimizer", "hp_split", "train_data"):
+        assert at.selectbox(key=key) is not None
+    for key in ("hp_layers", "hp_dropout", "hp_recurrent_dropout", "hp_epochs", "hp_validation_fraction"):
+        assert at.slider(key=key) is not None
+    for key in ("hp_mask", "hp_bidirectional", "hp_early_stopping"):
+        assert at.checkbox(key=key) is not None
+    keys = widget_keys(at.main)
+    missing = [f.name for f in dataclasses.fields(Config) if f"hp_{f.name}" not in keys]
+    assert not missing, f"hyperparameters without a widget: {missing}"
+    assert at.selectbox(key="preset").value == "tiny"
+    at.selectbox(key="preset").set_value("best").run()
+    assert at.number_input(key="hp_units").value == 64 and at.checkbox(key="hp_bidirectional").value
+    # settings survive a visit to another page
+    on_page(at, "home")
+    on_page(at, "train")
+    assert at.selectbox(key="preset").value == "best" and at.number_input(key="hp_units").value == 64
+    # an invalid combination is explained and blocks Train
+    at.selectbox(key="hp_pooling").set_value("last").run()
+    at.selectbox(key="hp_padding").set_value("post").run()
+    at.checkbox(key="hp_mask").uncheck().run()
+    assert any("padding" in e for e in texts(at.error)) and at.button(key="train_button").disabled
+    at.checkbox(key="hp_mask").check().run()
+    at.text_input(key="train_name").input("../escape").run()
+    at.button(key="train_button").click().run()
+    assert any("invalid run name" in e for e in texts(at.error))
+    assert not at.query_params.get("job")
+
+
+def test_model_summary_lists_layers():
+    at = on_page(new_app(), "train")
+    at.button(key="summary_button").click().run()
+    table = at.dataframe[0].value
+    assert list(table["layer"])[0] == "embedding" and table["parameters"].sum() > 0
+
+
+def test_train_a_tiny_model_through_the_ui():
+    at = on_page(new_app(), "train")
+    at.slider(key="hp_epochs").set_value(1).run()
+    at.text_input(key="train_name").input("ui-tiny").run()
+    at.button(key="train_button").click().run()
+    assert not at.error, texts(at.error)
+    job_id = at.query_params.get("job")
+    assert job_id, "the job id is not in the URL"
+    assert wait_for(at, ("done", "failed"), timeout=240) == "done", texts(at.error)
+    assert any(m.label == "Test accuracy" for m in at.metric)
+    assert charts(at) >= 3  # batch loss, batch accuracy, epoch curves, confusion matrix
+    run_path = str(Path(os.environ["SENTIMENT_RUNS_DIR"]) / "ui-tiny")
+    at.button(key="use_run").click().run()
+    assert at.sidebar.selectbox(key="model").value == run_path
+    # the job link reattaches from a fresh browser session
+    other = new_app()
+    other.switch_page("app_pages/train.py")
+    other.query_params["job"] = job_id
+    other.run()
+    assert job_state(other) == "done"
+    tables = [d.value for d in other.dataframe if "job" in d.value.columns]
+    assert tables and job_id in list(tables[0]["job"])  # "your recent jobs"
+    # the new run can be used for prediction
+    on_page(at, "predict")
+    at.text_area(key="predict_text").input("great").run()
+    at.button(key="predict_button").click().run()
+    assert not at.exception and len(at.dataframe[0].value) == 1
+
+
+def test_stop_a_running_job_through_the_ui():
+    at = on_page(new_app(), "train")
+    at.slider(key="hp_epochs").set_value(10).run()
+    at.checkbox(key="hp_early_stopping").uncheck().run()
+    at.text_input(key="train_name").input("ui-stop").run()
+    at.button(key="train_button").click().run()
+    assert wait_for(at, ("running",), timeout=120, need_batches=True) == "running"
+    at.button(key="stop_button").click().run()
+    assert job_state(at) in ("stopping", "stopped")
+    started = time.monotonic()
+    assert wait_for(at, ("stopped", "done", "failed"), timeout=120) == "stopped"
+    assert time.monotonic() - started < 60  # stops after the current batch, then saves
+    assert any("Stopped by you" in c for c in texts(at.caption))
+
+
+def test_queue_position_cancel_and_session_limit(monkeypatch):
+    """A server that trains nothing at once (SENTIMENT_MAX_TRAININGS=0) keeps jobs queued: no training here."""
+    monkeypatch.setenv("SENTIMENT_JOBS_DIR", os.environ["SENTIMENT_JOBS_DIR"] + "-queue")
+    monkeypatch.setenv("SENTIMENT_MAX_TRAININGS", "0")
+    at = on_page(new_app(), "train")
+    for name in ("queued-1", "queued-2", "queued-3"):
+        at.text_input(key="train_name").input(name).run()
+        at.button(key="train_button").click().run()
+    assert any("limit per session" in e for e in texts(at.error))  # the third one is refused
+    assert job_state(at) == "queued"
+    assert any("position 2" in i for i in texts(at.info))
+    at.button(key="stop_button").click().run()  # "Cancel" for a queued job
+    assert job_state(at) == "cancelled"
+
+
+# ---------------------------------------------------------------- no Keras at app start
+def test_pages_do_not_import_keras_tensorflow_or_jax(tmp_path):
+    """Prediction and the inside views run on the NumPy engine; Keras loads only for a model summary."""
+    code = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({APP!r}, default_timeout={TIMEOUT})
+at.run()
+for page in {PAGES!r}:
+    at.switch_page(f"app_pages/{{page}}.py").run()
+    assert not at.exception, (page, at.exception)
+bad = [m for m in ("keras", "tensorflow", "jax") if m in sys.modules]
+assert not bad, bad
+"""
+    env = {**os.environ, "SENTIMENT_RUNS_DIR": str(tmp_path / "runs"), "SENTIMENT_JOBS_DIR": str(tmp_path / "jobs")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
