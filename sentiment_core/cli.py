@@ -49,7 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(event["message"], file=sys.stderr)
         elif kind == "start":
             bar["tqdm"] = tqdm(total=event["epochs"] * event["steps_per_epoch"], unit="batch", file=sys.stderr,
-                               mininterval=1.0, dynamic_ncols=True)
+                               mininterval=1.0, dynamic_ncols=True, disable=None)
         elif kind == "batch":
             bar["tqdm"].set_description(f"epoch {event['epoch']}/{config.epochs}")
             bar["tqdm"].set_postfix(loss=f"{event['loss']:.4f}", acc=f"{event['accuracy']:.4f}", refresh=False)

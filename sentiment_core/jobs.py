@@ -90,6 +90,8 @@ def _read_json(path: Path) -> dict | None:
 def _worker(job_dir: str) -> None:
     """Runs in a fresh process: train, save the run, write result.json."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C on the server stops the server, not the job
+    # Training yields the CPU to the server, so pages stay responsive while jobs run.
+    os.nice(_env_int("SENTIMENT_WORKER_NICE", 10))
     job = Path(job_dir)
     spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
     config, data, run_path = spec["config"], spec["data"], spec["run_path"]

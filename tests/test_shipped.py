@@ -1,0 +1,35 @@
+"""The shipped default models: intact, and as good on the bundled sample as their cards say."""
+
+from __future__ import annotations
+
+import pytest
+
+from sentiment_core import data, runs
+from sentiment_core.inference import Engine
+from sentiment_core.metrics import evaluate
+
+SHIPPED = sorted(p.name for p in runs.run_dirs(runs.SHIPPED_DIR))
+
+
+def test_both_defaults_ship():
+    assert {"best", "notebook"} <= set(SHIPPED), SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_run_loads_predicts_and_matches_its_card(name):
+    run = runs.load_run(runs.SHIPPED_DIR / name)
+    card = (run.path / "card.md").read_text(encoding="utf-8")
+    assert f"accuracy {run.metrics['accuracy']:.4f}" in card and "Known limits" in card
+    assert run.metrics["n"] == 25_000 and run.meta["samples"]["test"] == 25_000
+    _, test = data.load_raw("sample")
+    engine = Engine.from_run(run)
+    sample = evaluate(test.labels, engine.predict(test.texts))
+    assert sample["accuracy"] >= run.metrics["accuracy"] - 0.03, (sample["accuracy"], run.metrics["accuracy"])
+    clear = engine.predict(["An absolute masterpiece: moving, funny and beautifully acted. I loved it.",
+                            "A boring, badly acted mess. The worst film I have seen in years."])
+    assert clear[0] > 0.5 > clear[1]
+
+
+def test_shipped_runs_stay_small():
+    for name in SHIPPED:
+        assert runs.disk_usage(runs.SHIPPED_DIR / name) < 20 * 2**20, name
