@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "jax")  # also set by the package's __init__
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -45,6 +45,7 @@ def hardware() -> str:
 def model_card(name: str, config: Config, data: str, history, test: dict, meta: dict) -> str:
     epochs = len(history.epochs)
     best = history.best_epoch or epochs
+    bigrams = f" + {config.bigram_buckets} hashed bigram buckets" if config.bigram_buckets else ""
     val = max((e.get("val_accuracy", 0) for e in history.epochs), default=float("nan"))
     return f"""# Model card: {name}
 
@@ -52,8 +53,9 @@ def model_card(name: str, config: Config, data: str, history, test: dict, meta: 
 **Data**: `{data}`, split `{config.split}`; validation = {config.validation_fraction:.0%} of the training half,
 held out from training; the test split was used once, after training.
 **Model**: {'bidirectional ' if config.bidirectional else ''}{config.cell} x{config.layers}, {config.units} units,
-embedding {config.embedding_dim}, vocabulary {config.vocab_size}, max length {config.maxlen} ({config.padding}-padded,
-{config.truncating}-truncated), pooling `{config.pooling}`, mask {config.mask}, dropout {config.dropout}.
+embedding {config.embedding_dim}{bigrams}, vocabulary {config.vocab_size}, max length {config.maxlen}
+({config.padding}-padded, {config.truncating}-truncated), pooling `{config.pooling}`, mask {config.mask},
+dropout {config.dropout}, word dropout {config.word_dropout}; {meta['parameters']:,} parameters.
 **Training**: {config.optimizer} lr {config.learning_rate}, batch {config.batch_size}, {epochs} epochs run,
 best epoch {best} (weights restored: {config.early_stopping}); {history.seconds:.0f} s on {meta['hardware']}
 with Keras {meta['versions']['keras']} ({meta['versions']['backend']} backend).
@@ -83,6 +85,7 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
     meta = {"name": Path(path).name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "data": data,
             "status": status, "config": config.to_dict(), "versions": versions(), "hardware": hardware(),
             "timings": {"train_seconds": history.seconds, "evaluate_seconds": eval_seconds},
+            "parameters": int(model.count_params()),
             "samples": {"train": len(encoded.x_train), "validation": len(encoded.x_val),
                         "test": len(encoded.x_test)}, **(extra_meta or {})}
     card = model_card(Path(path).name, config, data, history, test, meta)
