@@ -105,6 +105,11 @@ class Engine:
         c = self.config
         token_ids = np.asarray(token_ids)
         mask = token_ids != 0 if c.mask else np.ones(token_ids.shape, dtype=bool)
+        if c.mask and not trace and not mask.all():
+            # Steps that are padding in every row change nothing under a mask: skip them.
+            # (Pre/post padding keeps the remaining steps contiguous, so bigrams are unchanged.)
+            active = mask.any(axis=0)
+            token_ids, mask = token_ids[:, active], mask[:, active]
         x = self.w["embedding"][token_ids]
         if c.bigram_buckets:  # the same hash as models.bigram_ids, in int64 NumPy
             previous = np.pad(token_ids[:, :-1].astype(np.int64), ((0, 0), (1, 0)))

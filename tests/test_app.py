@@ -23,9 +23,10 @@ APP = str(ROOT / "streamlit_app.py")
 PAGES = ["home", "train", "predict", "inside", "compare", "runs"]
 TIMEOUT = 60  # per script run; generous because the machine is shared
 
-AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
 from sentiment_core import runs  # noqa: E402
-from sentiment_core.config import Config  # noqa: E402
+from sentiment_core.config import PRESETS, Config  # noqa: E402
 
 SHIPPED = sorted(p for p in runs.SHIPPED_DIR.iterdir() if (p / "manifest.json").is_file()) \
     if runs.SHIPPED_DIR.is_dir() else []
@@ -270,11 +271,13 @@ def test_train_page_widgets_presets_and_errors():
     assert not missing, f"hyperparameters without a widget: {missing}"
     assert at.selectbox(key="preset").value == "tiny"
     at.selectbox(key="preset").set_value("best").run()
-    assert at.number_input(key="hp_units").value == 64 and at.checkbox(key="hp_bidirectional").value
+    best = PRESETS["best"]
+    assert at.number_input(key="hp_units").value == best.units and at.checkbox(key="hp_bidirectional").value
+    assert at.number_input(key="hp_bigram_buckets").value == best.bigram_buckets
     # settings survive a visit to another page
     on_page(at, "home")
     on_page(at, "train")
-    assert at.selectbox(key="preset").value == "best" and at.number_input(key="hp_units").value == 64
+    assert at.selectbox(key="preset").value == "best" and at.number_input(key="hp_units").value == best.units
     # an invalid combination is explained and blocks Train
     at.selectbox(key="hp_pooling").set_value("last").run()
     at.selectbox(key="hp_padding").set_value("post").run()

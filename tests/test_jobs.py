@@ -29,7 +29,7 @@ def manager(folders):
     m.shutdown()
 
 
-def wait_for(predicate, timeout: float = 90.0):
+def wait_for(predicate, timeout: float = 240.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -45,7 +45,7 @@ def batches(manager: JobManager, job_id: str) -> int:
 
 def test_a_job_trains_saves_a_run_and_reports_progress(manager, folders):
     job_id = manager.submit(TINY, "sample", owner="ana", name="ana-first")
-    job = manager.wait(job_id, timeout=120)
+    job = manager.wait(job_id, timeout=240)
     assert job["state"] == "done", job
     assert Path(job["run"]) == folders["runs"] / "ana-first"
     run = runs.load_run(job["run"])
@@ -91,7 +91,7 @@ def test_a_killed_worker_fails_only_its_own_job_and_the_next_job_runs(manager):
     manager.kill_worker(doomed)
     job = manager.wait(doomed, timeout=30)
     assert job["state"] == "failed" and "died" in job["error"]
-    assert manager.wait(healthy, timeout=120)["state"] == "done"
+    assert manager.wait(healthy, timeout=240)["state"] == "done"
 
 
 def test_a_bad_job_gets_a_clear_error_and_nobody_else_is_affected(manager):
@@ -99,14 +99,14 @@ def test_a_bad_job_gets_a_clear_error_and_nobody_else_is_affected(manager):
     good = manager.submit(TINY, "sample", owner="y")
     job = manager.wait(bad, timeout=60)
     assert job["state"] == "failed" and "does not exist" in job["error"]
-    assert manager.wait(good, timeout=120)["state"] == "done"
+    assert manager.wait(good, timeout=240)["state"] == "done"
 
 
 def test_a_restart_marks_interrupted_jobs_and_keeps_finished_runs(folders):
     first = JobManager(folders["jobs"], folders["runs"], Limits(max_concurrent=1), cache_dir=folders["cache"],
                        poll_seconds=0.05)
     done = first.submit(TINY, "sample", owner="r", name="kept")
-    first.wait(done, timeout=120)
+    first.wait(done, timeout=240)
     running = first.submit(LONG, "sample", owner="r")
     queued = first.submit(TINY, "sample", owner="r2")
     wait_for(lambda: batches(first, running) >= 1)
