@@ -20,8 +20,10 @@ config = engine.config
 
 
 @st.cache_data(max_entries=64, show_spinner="Hiding each word in turn…")
-def occlusion(path: str, mtime: float, text: str):
-    return app_support.load(path)[1].occlusion(text)
+def occlusion(path: str, mtime: float, text: str, _engine):
+    """Keyed on the run's path and version; uses the engine already loaded, so a run that
+    disappears meanwhile cannot fail here."""
+    return _engine.occlusion(text)
 
 
 source = st.segmented_control("Input", ["Type or paste", "Upload a CSV"], default="Type or paste",
@@ -70,7 +72,7 @@ if texts is not None:
         st.markdown("Each word is hidden in turn (replaced by the unknown-word token) and the review is scored "
                     "again. Green words raised the probability, red words lowered it; the stronger the colour, "
                     "the bigger the change. Hover a word for the number.")
-        words, deltas = occlusion(str(run.path), app_support.mtime(str(run.path)), batch.texts[0])
+        words, deltas = occlusion(str(run.path), app_support.mtime(str(run.path)), batch.texts[0], engine)
         if words:
             st.markdown(views.attribution_html(words, deltas), unsafe_allow_html=True)
             st.markdown(views.LEGEND_HTML, unsafe_allow_html=True)

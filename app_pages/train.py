@@ -316,11 +316,14 @@ else:
 st.markdown(f"**Training on this server now**: {len(active)} job(s)")
 if active:
     st.dataframe(views.jobs_frame(active, now), hide_index=True, key="active_jobs")
-watchable = {j["id"]: f"{j['name']} ({j['state']})" for j in [*reversed(mine[-10:]), *active]}
+# Labels must not change while a job runs: Streamlit matches a selection by its label.
+watchable = {j["id"]: f"{j['name']} ({j['id']})" for j in [*reversed(mine[-10:]), *active]}
 
 
 def watch() -> None:
-    st.session_state["job"] = st.session_state["watch_job"]
+    chosen = st.session_state.get("watch_job")
+    if chosen in watchable:  # never follow a stale or foreign value into this session's job
+        st.session_state["job"] = chosen
 
 
 if watchable:
