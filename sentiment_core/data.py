@@ -59,7 +59,7 @@ def load_raw(data: str, tfds_dir: str | None = None) -> tuple[Split, Split]:
     if data == "tfds":
         return _from_tfds(tfds_dir)
     if data == "sample":
-        return _from_jsonl_dir(SAMPLE_DIR)
+        return _read_jsonl(SAMPLE_DIR / "sample_train.jsonl.gz"), _read_jsonl(SAMPLE_DIR / "sample_test.jsonl.gz")
     path = Path(data)
     if not path.exists():
         raise DataError(f"data source {data!r} does not exist. Use --data tfds or {ALTERNATIVES}")

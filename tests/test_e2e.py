@@ -34,7 +34,7 @@ def no_browser(reason: str):
     if os.environ.get("REQUIRE_BROWSER") == "1":
         pytest.fail(f"REQUIRE_BROWSER=1 but {reason}. Install Debian's chromium (apt-get install chromium) "
                     "and the playwright package (pip install -r requirements-dev.txt).", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason=reason)
 
 
 # ---------------------------------------------------------------- fixtures
