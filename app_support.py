@@ -120,6 +120,15 @@ def require_model() -> tuple[runs.Run, Engine] | None:
         return None
 
 
+def model_or_stop() -> tuple[runs.Run, Engine]:
+    """The page's model, captioned; without one the page explains why and stops here."""
+    loaded = require_model()
+    if loaded is None:
+        st.stop()
+    model_caption(loaded[0])
+    return loaded
+
+
 def model_caption(run: runs.Run) -> None:
     c = run.config
     acc = run.metrics.get("accuracy")

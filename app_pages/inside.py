@@ -13,11 +13,7 @@ st.title("Inside the RNN")
 st.markdown("Type a review and follow the model chosen in the sidebar as it reads it, one word at a time. "
             "Every chart below comes from the same reading.")
 
-loaded = app_support.require_model()
-if loaded is None:
-    st.stop()
-run, engine = loaded
-app_support.model_caption(run)
+run, engine = app_support.model_or_stop()
 config = engine.config
 
 

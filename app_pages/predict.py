@@ -11,11 +11,7 @@ st.title("Predict")
 st.markdown("Score reviews with the model chosen in the sidebar. One review shows which words mattered; "
             "several (one per line, or a CSV file) give a table.")
 
-loaded = app_support.require_model()
-if loaded is None:
-    st.stop()
-run, engine = loaded
-app_support.model_caption(run)
+run, engine = app_support.model_or_stop()
 config = engine.config
 
 
