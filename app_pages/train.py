@@ -121,6 +121,8 @@ with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune
         choice("optimizer", "Optimizer")
         number("learning_rate", "Learning rate", step=0.0005, fmt="%.6f")
         number("clipnorm", "Gradient clipping (norm)", step=0.5, fmt="%.2f")
+        number("weight_decay", "Weight decay", step=0.01, fmt="%.4f")
+        number("weight_averaging", "Weight averaging (momentum)", step=0.01, fmt="%.4f")
         number("batch_size", "Batch size", step=16)
         slider("epochs", "Epochs (at most)")
         check("early_stopping", "Early stopping")

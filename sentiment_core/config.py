@@ -25,6 +25,8 @@ RANGES: dict[str, tuple[float, float]] = {
     "recurrent_dropout": (0.0, 0.9),
     "learning_rate": (1e-6, 1.0),
     "clipnorm": (0.0, 100.0),
+    "weight_decay": (0.0, 1.0),
+    "weight_averaging": (0.0, 0.9999),
     "batch_size": (1, 4_096),
     "epochs": (1, 200),
     "patience": (0, 200),
@@ -71,6 +73,8 @@ class Config:
     optimizer: str = "rmsprop"
     learning_rate: float = 1e-3
     clipnorm: float = 0.0  # 0 = no clipping
+    weight_decay: float = 0.0  # decoupled (AdamW-style): each step shrinks every weight by learning_rate * this
+    weight_averaging: float = 0.0  # > 0: validate and keep an exponential moving average of the weights, this momentum
     batch_size: int = 32
     epochs: int = 10
     early_stopping: bool = True

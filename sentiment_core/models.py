@@ -96,8 +96,12 @@ class WordDropout(layers.Layer):
         return {**super().get_config(), "rate": self.rate}
 
 
-def build_model(config: Config, compile: bool = True) -> keras.Model:
-    """Embedding -> RNN layer(s) -> optional pooling over time -> sigmoid."""
+def build_model(config: Config, compile: bool = True, steps_per_epoch: int | None = None) -> keras.Model:
+    """Embedding -> RNN layer(s) -> optional pooling over time -> sigmoid.
+
+    With weight averaging, the optimizer writes the averaged weights into the model every
+    `steps_per_epoch` steps, so validation, early stopping and the saved run all see them.
+    """
     token_ids = keras.Input(shape=(config.maxlen,), dtype="int32", name="token_ids")
     ids = WordDropout(config.word_dropout, name="word_dropout")(token_ids) if config.word_dropout else token_ids
     if config.bigram_buckets:
@@ -124,8 +128,12 @@ def build_model(config: Config, compile: bool = True) -> keras.Model:
     model = keras.Model(token_ids, probability, name=f"{config.cell}_sentiment")
     if not compile:
         return model
+    averaging = config.weight_averaging > 0
     optimizer = OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate,
-                                             clipnorm=config.clipnorm or None)
+                                             clipnorm=config.clipnorm or None,
+                                             weight_decay=config.weight_decay or None,
+                                             use_ema=averaging, ema_momentum=config.weight_averaging or 0.99,
+                                             ema_overwrite_frequency=steps_per_epoch if averaging else None)
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
 

@@ -97,9 +97,9 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
         verbose: int = 0) -> tuple[keras.Model, History]:
     """Train a fresh model; early stopping restores the best-validation weights."""
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config)
-    history = History()
     steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
+    model = build_model(config, steps_per_epoch=steps)
+    history = History()
     on_event({"type": "start", "epochs": config.epochs, "steps_per_epoch": steps,
               "samples": int(len(encoded.x_train)), "parameters": int(model.count_params())})
     probe = probe_batch(encoded.x_val, encoded.y_val) if grad_probe else None

@@ -306,6 +306,10 @@ HYPERPARAMETER_HELP = {
     "optimizer": "How the weights are updated from the gradients.",
     "learning_rate": "Step size of each update.",
     "clipnorm": "Clip the gradient's norm to this value (0 = no clipping), against exploding gradients.",
+    "weight_decay": "Shrink every weight a little at each step (decoupled weight decay, as in AdamW); 0 = off. "
+                    "Words the model rarely sees fade instead of being memorised.",
+    "weight_averaging": "0 = off. Otherwise the weights are replaced by their moving average (this momentum) "
+                        "at the end of each epoch: a smoother model that is validated and kept.",
     "batch_size": "Reviews per weight update.",
     "epochs": "Passes over the training reviews (at most).",
     "early_stopping": "Stop when the validation loss stops improving and keep the best epoch's weights.",
@@ -563,7 +567,7 @@ def grad_norm_frame(histories: dict[str, dict], which: str = "last") -> pd.DataF
 # ---------------------------------------------------------------- comparing runs
 _COMPARE_FIRST = ["cell", "layers", "units", "bidirectional", "embedding_dim", "bigram_buckets", "vocab_size",
                   "maxlen", "padding", "truncating", "mask", "pooling", "dropout", "recurrent_dropout", "optimizer",
-                  "learning_rate", "clipnorm", "batch_size", "epochs", "early_stopping", "patience", "split",
+                  "learning_rate", "clipnorm", "weight_decay", "weight_averaging", "batch_size", "epochs", "early_stopping", "patience", "split",
                   "validation_fraction", "seed"]
 # Every Config field, in a readable order; fields added to Config later are appended.
 COMPARE_FIELDS = [f for f in _COMPARE_FIRST if f in {x.name for x in fields(Config)}] + [
