@@ -11,6 +11,7 @@ runs into Keras on the GPU and compares their probabilities with the NumPy engin
 Prints one JSON object per line.
 """
 
+# ruff: noqa: I001  (sentiment_core must come before keras: it sets the default backend)
 from __future__ import annotations
 
 import json
@@ -68,7 +69,7 @@ def speed(config: Config, samples: int = 8192) -> dict:
     rng = np.random.default_rng(0)
     lengths = rng.integers(config.maxlen // 4, config.maxlen + 1, samples)
     x = rng.integers(2, config.vocab_size, (samples, config.maxlen)).astype("int32")
-    for row, n in zip(x, lengths):
+    for row, n in zip(x, lengths, strict=True):
         (row[: config.maxlen - n] if config.padding == "pre" else row[n:])[:] = 0
     y = rng.integers(0, 2, samples).astype("float32")
     PATHS.clear()

@@ -86,7 +86,7 @@ def preprocessing(texts_train: list[str], texts_test: list[str]) -> dict:
     from tf_keras.preprocessing.sequence import pad_sequences
     from tf_keras.preprocessing.text import Tokenizer
 
-    from sentiment_core.text import Vocabulary, encode_corpus, split_corpus, standardize_corpus
+    from sentiment_core.text import encode_splits
 
     t0 = time.perf_counter()
     tokenizer = Tokenizer(num_words=10_000)
@@ -95,10 +95,8 @@ def preprocessing(texts_train: list[str], texts_test: list[str]) -> dict:
     seed_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    words = split_corpus(standardize_corpus(texts_train))
-    vocab = Vocabulary.from_words(words, 10_000)
-    ours_x = np.concatenate([encode_corpus(texts_train, vocab, 100, words=words),  # as features.py does
-                             encode_corpus(texts_test, vocab, 100)])
+    _, arrays = encode_splits(texts_train, [texts_test], 10_000, 100)  # as features.py does
+    ours_x = np.concatenate(arrays)
     ours_seconds = time.perf_counter() - t0
     return {"seed_seconds": seed_seconds, "ours_seconds": ours_seconds, "seed_x": seed_x, "ours_x": ours_x}
 

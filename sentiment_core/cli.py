@@ -65,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"early stopping: best epoch {event['best_epoch']} restored", file=sys.stderr)
 
     run = train_and_save(config, args.data, Path(args.out), on_event, grad_probe=not args.no_grad_probe,
-                         tfds_dir=args.tfds_dir)
+                         tfds_dir=args.tfds_dir, keras_file=not args.no_keras_file)
     print(json.dumps({"run": str(run.path), **{k: run.metrics[k] for k in ("accuracy", "loss", "roc_auc", "n")}}))
     return 0
 
@@ -135,6 +135,8 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset; flags override it")
     train.add_argument("--no-grad-probe", action="store_true", help="skip the per-epoch ‖dL/dh_t‖ measurement")
     train.add_argument("--tfds-dir", help="tensorflow-datasets data_dir")
+    train.add_argument("--no-keras-file", action="store_true",
+                       help="skip model.keras (the app reads weights.npz only; this halves the run's size)")
     _add_hyperparameters(train)
     train.set_defaults(func=cmd_train)
 

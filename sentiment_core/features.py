@@ -18,7 +18,7 @@ import numpy as np
 
 from . import data as datamod
 from .config import Config
-from .text import Vocabulary, encode_corpus, split_corpus, standardize_corpus
+from .text import Vocabulary, encode_splits
 
 DEFAULT_CACHE = Path(os.environ.get("SENTIMENT_CACHE", Path.home() / ".cache" / "sentiment_lab"))
 
@@ -41,15 +41,12 @@ def cache_key(data: str, config: Config) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def encode_dataset(dataset: datamod.Dataset, config: Config) -> Encoded:
-    train_words = split_corpus(standardize_corpus(dataset.train.texts))
-    vocab = Vocabulary.from_words(train_words, config.vocab_size)
-
-    def enc(split: datamod.Split, words: list[list[str]] | None = None) -> np.ndarray:
-        return encode_corpus(split.texts, vocab, config.maxlen, config.padding, config.truncating, words)
-
-    return Encoded(vocab, enc(dataset.train, train_words), dataset.train.labels, enc(dataset.validation),
-                   dataset.validation.labels, enc(dataset.test), dataset.test.labels, dataset.source)
+def encode_dataset(dataset: datamod.Dataset, config: Config, workers: int | None = None) -> Encoded:
+    vocab, (x_train, x_val, x_test) = encode_splits(
+        dataset.train.texts, [dataset.validation.texts, dataset.test.texts], config.vocab_size, config.maxlen,
+        config.padding, config.truncating, workers)
+    return Encoded(vocab, x_train, dataset.train.labels, x_val, dataset.validation.labels, x_test,
+                   dataset.test.labels, dataset.source)
 
 
 def prepare(data: str, config: Config, cache_dir: Path | None = DEFAULT_CACHE,

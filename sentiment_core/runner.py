@@ -74,10 +74,14 @@ def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
 
 
 def save(path: Path, config: Config, encoded: Encoded, model, history, data: str,
-         status: str = "complete", extra_meta: dict | None = None) -> Run:
-    from .models import export_weights, save_keras
+         status: str = "complete", extra_meta: dict | None = None, keras_file: bool = True) -> Run:
+    """Evaluate and write a trained model as a run. Embeddings are kept as float16 (half the bytes);
+    every metric is computed from exactly the weights that are written."""
+    from .models import embeddings_to_float16, export_weights, save_keras
 
-    weights = export_weights(model)
+    embeddings_to_float16(model)
+    weights = {name: array.astype(np.float16) if name.startswith("embedding") else array
+               for name, array in export_weights(model).items()}
     engine = Engine(config, encoded.vocab, weights)
     t0 = time.perf_counter()
     test = evaluate_run(engine, encoded.x_test, encoded.y_test)
@@ -91,14 +95,14 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
     card = model_card(Path(path).name, config, data, history, test, meta)
     runs.write_run(path, config, encoded.vocab, weights, history.to_dict(), test, meta,
                    insights=insights.fit(engine, encoded.x_val, encoded.y_val), card=card,
-                   save_model=lambda p: save_keras(model, config, p), overwrite=False)
+                   save_model=(lambda p: save_keras(model, config, p)) if keras_file else None, overwrite=False)
     return runs.load_run(path)
 
 
 def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lambda e: None,
                    should_stop: Callable[[], bool] = lambda: False, grad_probe: bool = True,
                    cache_dir: Path | None = DEFAULT_CACHE, tfds_dir: str | None = None,
-                   max_train_samples: int | None = None) -> Run:
+                   max_train_samples: int | None = None, keras_file: bool = True) -> Run:
     runs.check_name(Path(out).name)
     if Path(out).exists():
         raise runs.RunError(f"run {Path(out).name!r} already exists in {Path(out).parent}; choose another name")
@@ -114,4 +118,4 @@ def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lam
     model, history = fit(config, encoded, on_event, should_stop, grad_probe)
     status = "stopped" if history.stopped_by_user else "complete"
     return save(out, config, encoded, model, history, data, status,
-                {"prepare_seconds": prep_seconds, "cache_hit": encoded.cached})
+                {"prepare_seconds": prep_seconds, "cache_hit": encoded.cached}, keras_file)

@@ -8,16 +8,20 @@ Two paths produce the same ids: `encode` reads one text at a time (inference),
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import string
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 
 PAD, OOV = 0, 1
+PARALLEL_FROM = 20_000  # reviews; below this, starting worker processes costs more than it saves
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
 
 _BREAK = re.compile(r"<br */?>", re.IGNORECASE)
@@ -46,9 +50,9 @@ def standardize_corpus(texts: Sequence[str]) -> str:
     return _standardize_lines(joined)
 
 
-def split_corpus(corpus: str) -> list[list[str]]:
-    """A standardized corpus to the words of each review."""
-    return [line.split() for line in corpus.split("\n")]
+def count_words(corpus: str) -> Counter:
+    """Word counts of a standardized corpus (a newline is whitespace, so one split does)."""
+    return Counter(corpus.split())
 
 
 class _Index(dict):
@@ -73,13 +77,13 @@ class Vocabulary:
 
     @classmethod
     def build(cls, texts: Sequence[str], size: int) -> Vocabulary:
-        return cls.from_words(split_corpus(standardize_corpus(texts)), size)
+        return cls.from_counts(count_words(standardize_corpus(texts)), size)
 
     @classmethod
-    def from_words(cls, reviews: list[list[str]], size: int) -> Vocabulary:
-        counts = Counter(chain.from_iterable(reviews))
-        # Ties broken alphabetically so that the vocabulary is deterministic.
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    def from_counts(cls, counts: Counter, size: int) -> Vocabulary:
+        # Most frequent first, ties alphabetically, so the vocabulary is deterministic. Two C-level
+        # sorts (alphabetical, then a stable sort by count) instead of one with a Python key.
+        ranked = sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
         return cls((PAD_TOKEN, OOV_TOKEN, *(w for w, _ in ranked[: size - 2])))
 
     def __len__(self) -> int:
@@ -114,21 +118,78 @@ def encode(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding: str = 
 
 
 def encode_corpus(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding: str = "pre",
-                  truncating: str = "pre", words: list[list[str]] | None = None) -> np.ndarray:
+                  truncating: str = "pre") -> np.ndarray:
     """The whole corpus as one string: the training path, several times faster than `encode`.
 
     Newlines inside a review are blanked first, as `standardize` does, so that the
-    newline can separate reviews. `words` reuses an already split corpus.
+    newline can separate reviews.
     """
-    reviews = split_corpus(standardize_corpus(texts)) if words is None else words
-    if not len(texts):  # "" splits into one empty review, but no texts are no reviews
-        reviews = []
+    if not len(texts):  # "" is one empty review, but no texts are no reviews
+        return np.zeros((0, maxlen), dtype=np.int32)
+    return encode_standardized(standardize_corpus(texts), vocab, maxlen, padding, truncating)
+
+
+def encode_standardized(corpus: str, vocab: Vocabulary, maxlen: int, padding: str = "pre",
+                        truncating: str = "pre") -> np.ndarray:
+    """Ids of a standardized corpus, one review per line. Only the `maxlen` words that are
+    kept get split off (`rsplit` from the end for `pre`), so long reviews cost little."""
     lookup = vocab._index.__getitem__  # type: ignore[attr-defined]
+    lines = corpus.split("\n")
     if truncating == "pre":
-        sequences = [list(map(lookup, review[-maxlen:])) for review in reviews]
+        sequences = [list(map(lookup, line.rsplit(None, maxlen)[-maxlen:])) for line in lines]
     else:
-        sequences = [list(map(lookup, review[:maxlen])) for review in reviews]
+        sequences = [list(map(lookup, line.split(None, maxlen)[:maxlen])) for line in lines]
     return pad(sequences, maxlen, padding, truncating)
+
+
+def _standardize_and_count(texts: Sequence[str]) -> tuple[str, Counter]:
+    corpus = standardize_corpus(texts)
+    return corpus, count_words(corpus)
+
+
+def _encode_part(corpus: str, words: tuple[str, ...], maxlen: int, padding: str, truncating: str) -> np.ndarray:
+    return encode_standardized(corpus, Vocabulary(words), maxlen, padding, truncating)
+
+
+def encode_splits(train: Sequence[str], others: Sequence[Sequence[str]], vocab_size: int, maxlen: int,
+                  padding: str = "pre", truncating: str = "pre",
+                  workers: int | None = None) -> tuple[Vocabulary, list[np.ndarray]]:
+    """Build the vocabulary on `train` and encode `train` and each of `others` with it.
+
+    On a large corpus the work is cut into parts for `workers` processes (default: one per
+    core): tokenizing is pure Python, so threads would not help. The result does not depend
+    on the number of workers.
+    """
+    splits = [list(train), *map(list, others)]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if sum(map(len, splits)) >= PARALLEL_FROM else 1
+    if workers <= 1:
+        corpora = [standardize_corpus(texts) if len(texts) else None for texts in splits]
+        vocab = Vocabulary.from_counts(count_words(corpora[0] or ""), vocab_size)
+        return vocab, [np.zeros((0, maxlen), np.int32) if corpus is None else
+                       encode_standardized(corpus, vocab, maxlen, padding, truncating) for corpus in corpora]
+    # spawn, not fork: the caller may hold threads (JAX, Streamlit) that a fork would copy mid-lock.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # Strided parts (review i goes to part i % workers) have even lengths; empty ones are skipped.
+        parts = [{i: texts[i::workers] for i in range(workers) if texts[i::workers]} for texts in splits]
+        counted = {i: pool.submit(_standardize_and_count, part) for i, part in parts[0].items()}
+        standardized = [{i: pool.submit(standardize_corpus, part) for i, part in split.items()} for split in parts[1:]]
+        counts: Counter = Counter()
+        corpora: list[dict[int, str]] = [{}]
+        for i, future in counted.items():
+            corpora[0][i], part_counts = future.result()
+            counts.update(part_counts)
+        vocab = Vocabulary.from_counts(counts, vocab_size)
+        corpora += [{i: future.result() for i, future in split.items()} for split in standardized]
+        encoded = [{i: pool.submit(_encode_part, corpus, vocab.words, maxlen, padding, truncating)
+                    for i, corpus in split.items()} for split in corpora]
+        arrays = []
+        for texts, futures in zip(splits, encoded, strict=True):
+            out = np.zeros((len(texts), maxlen), np.int32)
+            for i, future in futures.items():
+                out[i::workers] = future.result()
+            arrays.append(out)
+    return vocab, arrays
 
 
 @dataclass(frozen=True)

@@ -567,7 +567,8 @@ def grad_norm_frame(histories: dict[str, dict], which: str = "last") -> pd.DataF
 # ---------------------------------------------------------------- comparing runs
 _COMPARE_FIRST = ["cell", "layers", "units", "bidirectional", "embedding_dim", "bigram_buckets", "vocab_size",
                   "maxlen", "padding", "truncating", "mask", "pooling", "dropout", "recurrent_dropout", "optimizer",
-                  "learning_rate", "clipnorm", "weight_decay", "weight_averaging", "batch_size", "epochs", "early_stopping", "patience", "split",
+                  "learning_rate", "clipnorm", "weight_decay", "weight_averaging",
+                  "batch_size", "epochs", "early_stopping", "patience", "split",
                   "validation_fraction", "seed"]
 # Every Config field, in a readable order; fields added to Config later are appended.
 COMPARE_FIELDS = [f for f in _COMPARE_FIRST if f in {x.name for x in fields(Config)}] + [

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sentiment_core import cli, runs
@@ -45,6 +46,19 @@ def test_train_saves_a_complete_run(demo):
     assert run.meta["data"] == "sample" and run.meta["status"] == "complete"
     assert len(run.history["epochs"]) == 2
     assert (demo / "model.keras").is_file() and (demo / "card.md").read_text().startswith("# Model card: demo")
+    assert run.weights["embedding"].dtype == np.float16  # half the bytes; everything else float32
+    assert run.weights["rnn_1/forward/kernel"].dtype == np.float32
+
+
+def test_no_keras_file_leaves_a_smaller_run_that_scores_the_same(demo, tmp_path):
+    out = tmp_path / "slim"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = cli.main(["train", "--data", "sample", "--cell", "gru", "--epochs", "2", "--out", str(out),
+                         "--no-keras-file", *SMALL])
+    assert code == 0 and not (out / "model.keras").exists()
+    slim, full = runs.load_run(out), runs.load_run(demo)
+    assert slim.metrics == full.metrics  # same seed, same training: only the file is left out
+    assert runs.disk_usage(out) < runs.disk_usage(demo)
 
 
 def test_evaluate_prints_json_metrics(demo, capsys):

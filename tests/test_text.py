@@ -146,3 +146,16 @@ def test_out_of_vocabulary_reports_the_notebooks_misspelling(sample_halves):
     vocab = Vocabulary.build(train.texts, size=2000)
     assert text.out_of_vocabulary("The movie was horriblely bad", vocab) == ["horriblely"]
     assert text.out_of_vocabulary("The movie was bad", vocab) == []
+
+
+@pytest.mark.parametrize("padding,truncating", [("pre", "pre"), ("post", "post")])
+def test_encode_splits_in_worker_processes_equals_one_process(sample_halves, padding, truncating):
+    train, test = sample_halves
+    others = [test.texts, test.texts[:1], []]  # a part shorter than the workers, and an empty split
+    one_vocab, one = text.encode_splits(train.texts, others, 3000, 80, padding, truncating, workers=1)
+    two_vocab, two = text.encode_splits(train.texts, others, 3000, 80, padding, truncating, workers=3)
+    assert one_vocab.words == two_vocab.words == Vocabulary.build(train.texts, 3000).words
+    assert [a.shape for a in two] == [(len(train), 80), (len(test), 80), (1, 80), (0, 80)]
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one[1], text.encode(test.texts, one_vocab, 80, padding, truncating))

@@ -123,3 +123,22 @@ def test_probe_batch_takes_the_longest_reviews():
     y = np.array([0, 1, 0, 1])
     px, py = train.probe_batch(x, y, size=2)
     assert px.tolist() == [[1, 2, 3], [0, 5, 6]] and py.tolist() == [1, 0]
+
+
+def test_weight_averaging_validates_the_weights_it_keeps(encoded, tiny_config):
+    config = tiny_config(epochs=2, early_stopping=False, weight_averaging=0.9, learning_rate=2e-2)
+    model, history = train.fit(config, encoded, grad_probe=False)
+    loss, _ = model.evaluate(encoded.x_val, encoded.y_val, batch_size=config.batch_size, verbose=0)
+    assert loss == pytest.approx(history.epochs[-1]["val_loss"], abs=1e-4)
+    plain, _ = train.fit(config.replace(weight_averaging=0.0), encoded, grad_probe=False)
+    assert not np.allclose(export_weights(plain)["head/kernel"], export_weights(model)["head/kernel"])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cudnn_is_only_asked_for_where_its_masks_work(tiny_config, cell):
+    """cuDNN (TensorFlow backend, GPU) rejects left-padded masks at run time; those layers use Keras' loop."""
+    def layer(**changes):
+        return build_model(tiny_config(cell=cell, **changes), compile=False).get_layer("rnn_1")
+    assert layer(mask=True, padding="pre").use_cudnn is False
+    assert layer(mask=True, padding="post").use_cudnn == "auto"
+    assert layer(mask=False, padding="pre").use_cudnn == "auto"
