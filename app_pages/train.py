@@ -115,7 +115,9 @@ with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune
         check("bidirectional", "Bidirectional")
         choice("pooling", "Pooling")
         slider("dropout", "Dropout", step=0.05)
+        slider("word_dropout", "Word dropout", step=0.05)
         slider("recurrent_dropout", "Recurrent dropout", step=0.05)
+        slider("head_dropout", "Dropout before the output", step=0.05)
     with optim_col:
         st.markdown("**Optimisation**")
         choice("optimizer", "Optimizer")
@@ -305,19 +307,28 @@ if current:
 
 # ---------------------------------------------------------------- other jobs
 st.divider()
+st.subheader("Jobs")
+
+
+@st.fragment(run_every=3.0)
+def jobs_tables() -> None:
+    """Redrawn every few seconds on its own, so states, queue positions and accuracies stay current."""
+    mine, now = manager.jobs(owner), time.time()
+    active = [j for j in manager.jobs() if j["state"] in ACTIVE]
+    if mine:
+        st.markdown("**Your recent jobs** (this browser session)")
+        st.dataframe(views.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs",
+                     column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+    else:
+        st.caption("You have not started a job in this session yet.")
+    st.markdown(f"**Training on this server now**: {len(active)} job(s)")
+    if active:
+        st.dataframe(views.jobs_frame(active, now), hide_index=True, key="active_jobs")
+
+
+jobs_tables()
 mine = manager.jobs(owner)
 active = [j for j in manager.jobs() if j["state"] in ACTIVE]
-now = time.time()
-st.subheader("Jobs")
-if mine:
-    st.markdown("**Your recent jobs** (this browser session)")
-    st.dataframe(views.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs",
-                 column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
-else:
-    st.caption("You have not started a job in this session yet.")
-st.markdown(f"**Training on this server now**: {len(active)} job(s)")
-if active:
-    st.dataframe(views.jobs_frame(active, now), hide_index=True, key="active_jobs")
 # Labels must not change while a job runs: Streamlit matches a selection by its label.
 watchable = {j["id"]: f"{j['name']} ({j['id']})" for j in [*reversed(mine[-10:]), *active]}
 

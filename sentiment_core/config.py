@@ -22,6 +22,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "layers": (1, 4),
     "dropout": (0.0, 0.9),
     "word_dropout": (0.0, 0.9),
+    "head_dropout": (0.0, 0.9),
     "recurrent_dropout": (0.0, 0.9),
     "learning_rate": (1e-6, 1.0),
     "clipnorm": (0.0, 100.0),
@@ -67,6 +68,7 @@ class Config:
     dropout: float = 0.0
     word_dropout: float = 0.0  # while training, this fraction of words is read as out-of-vocabulary
     recurrent_dropout: float = 0.0
+    head_dropout: float = 0.0  # dropout on the features the output layer reads (the pooled states)
     mask: bool = True
     pooling: str = "last"
     # optimisation

@@ -129,6 +129,8 @@ def build_model(config: Config, compile: bool = True, steps_per_epoch: int | Non
         x = MaskedMaxPooling1D(name="max_over_time")(x)
     elif config.pooling == "mean":
         x = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
+    if config.head_dropout:
+        x = layers.Dropout(config.head_dropout, name="head_dropout")(x)
     probability = layers.Dense(1, activation="sigmoid", name="sentiment")(x)
     model = keras.Model(token_ids, probability, name=f"{config.cell}_sentiment")
     if not compile:

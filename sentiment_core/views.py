@@ -300,7 +300,11 @@ HYPERPARAMETER_HELP = {
     "layers": "Recurrent layers stacked on top of each other.",
     "bidirectional": "Also read the review backwards and combine both readings.",
     "dropout": "Fraction of inputs dropped while training, against overfitting.",
+    "word_dropout": "While training, this fraction of words is read as unknown, so the model cannot lean on a "
+                    "few favourite words.",
     "recurrent_dropout": "Dropout on the hidden state between steps (slow on CPUs).",
+    "head_dropout": "Dropout on the features the output layer reads (the pooled hidden states): each unit "
+                    "must be useful on its own.",
     "mask": "Skip padding steps instead of reading the zeros.",
     "pooling": "What the output head reads: the last state, or the max/mean over all steps.",
     "optimizer": "How the weights are updated from the gradients.",
@@ -566,10 +570,9 @@ def grad_norm_frame(histories: dict[str, dict], which: str = "last") -> pd.DataF
 
 # ---------------------------------------------------------------- comparing runs
 _COMPARE_FIRST = ["cell", "layers", "units", "bidirectional", "embedding_dim", "bigram_buckets", "vocab_size",
-                  "maxlen", "padding", "truncating", "mask", "pooling", "dropout", "recurrent_dropout", "optimizer",
-                  "learning_rate", "clipnorm", "weight_decay", "weight_averaging",
-                  "batch_size", "epochs", "early_stopping", "patience", "split",
-                  "validation_fraction", "seed"]
+                  "maxlen", "padding", "truncating", "mask", "pooling", "dropout", "word_dropout", "recurrent_dropout",
+                  "head_dropout", "optimizer", "learning_rate", "clipnorm", "weight_decay", "weight_averaging",
+                  "batch_size", "epochs", "early_stopping", "patience", "split", "validation_fraction", "seed"]
 # Every Config field, in a readable order; fields added to Config later are appended.
 COMPARE_FIELDS = [f for f in _COMPARE_FIRST if f in {x.name for x in fields(Config)}] + [
     x.name for x in fields(Config) if x.name not in _COMPARE_FIRST]
