@@ -12,9 +12,12 @@ import multiprocessing
 import os
 import re
 import string
+import sys
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -151,23 +154,41 @@ def _encode_part(corpus: str, words: tuple[str, ...], maxlen: int, padding: str,
     return encode_standardized(corpus, Vocabulary(words), maxlen, padding, truncating)
 
 
+def _spawn_is_safe() -> bool:
+    """Spawned processes re-import the parent's main module (Python's rule). That is harmless only
+    for code that cannot run twice: a package's __main__ (never re-run), our own modules, a
+    notebook or `python -c`. A user's script may lack its `if __name__ == "__main__"` guard."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", "") or ""
+    return name.endswith("__main__") or name.startswith("sentiment_core.") or not getattr(main, "__file__", None)
+
+
 def encode_splits(train: Sequence[str], others: Sequence[Sequence[str]], vocab_size: int, maxlen: int,
                   padding: str = "pre", truncating: str = "pre",
                   workers: int | None = None) -> tuple[Vocabulary, list[np.ndarray]]:
     """Build the vocabulary on `train` and encode `train` and each of `others` with it.
 
-    On a large corpus the work is cut into parts for `workers` processes (default: one per
-    core): tokenizing is pure Python, so threads would not help. The result does not depend
-    on the number of workers.
+    A large corpus is cut into parts for `workers` processes (default: one per core, where
+    spawning is safe): tokenizing is pure Python, so threads would not help. The result does
+    not depend on the number of workers.
     """
     splits = [list(train), *map(list, others)]
     if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if sum(map(len, splits)) >= PARALLEL_FROM else 1
-    if workers <= 1:
-        corpora = [standardize_corpus(texts) if len(texts) else None for texts in splits]
-        vocab = Vocabulary.from_counts(count_words(corpora[0] or ""), vocab_size)
-        return vocab, [np.zeros((0, maxlen), np.int32) if corpus is None else
-                       encode_standardized(corpus, vocab, maxlen, padding, truncating) for corpus in corpora]
+        large = sum(map(len, splits)) >= PARALLEL_FROM
+        workers = min(os.cpu_count() or 1, 4) if large and _spawn_is_safe() else 1
+    if workers > 1:
+        try:
+            return _encode_in_processes(splits, vocab_size, maxlen, padding, truncating, workers)
+        except (BrokenProcessPool, OSError) as error:  # e.g. no way to start processes here: do it in one
+            warnings.warn(f"tokenizing in one process: worker processes failed ({error})", stacklevel=2)
+    corpora = [standardize_corpus(texts) if len(texts) else None for texts in splits]
+    vocab = Vocabulary.from_counts(count_words(corpora[0] or ""), vocab_size)
+    return vocab, [np.zeros((0, maxlen), np.int32) if corpus is None else
+                   encode_standardized(corpus, vocab, maxlen, padding, truncating) for corpus in corpora]
+
+
+def _encode_in_processes(splits: list[list[str]], vocab_size: int, maxlen: int, padding: str, truncating: str,
+                         workers: int) -> tuple[Vocabulary, list[np.ndarray]]:
     # spawn, not fork: the caller may hold threads (JAX, Streamlit) that a fork would copy mid-lock.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         # Strided parts (review i goes to part i % workers) have even lengths; empty ones are skipped.

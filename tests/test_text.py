@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from collections import Counter
 
 import numpy as np
@@ -159,3 +160,29 @@ def test_encode_splits_in_worker_processes_equals_one_process(sample_halves, pad
     for a, b in zip(one, two, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one[1], text.encode(test.texts, one_vocab, 80, padding, truncating))
+
+
+def test_encode_splits_falls_back_to_one_process_when_workers_cannot_start(sample_halves, monkeypatch):
+    train, test = sample_halves
+    expected = text.encode_splits(train.texts[:300], [test.texts[:100]], 500, 30, workers=1)
+
+    def no_processes(*args, **kwargs):
+        raise OSError("no processes here")
+    monkeypatch.setattr(text, "ProcessPoolExecutor", no_processes)
+    with pytest.warns(UserWarning, match="one process"):
+        vocab, arrays = text.encode_splits(train.texts[:300], [test.texts[:100]], 500, 30, workers=2)
+    assert vocab.words == expected[0].words
+    np.testing.assert_array_equal(arrays[1], expected[1][1])
+
+
+def test_worker_processes_are_spawned_by_default_only_where_re_importing_main_is_harmless(monkeypatch):
+    import types
+    script = types.ModuleType("__main__")
+    script.__file__, script.__spec__ = "/home/student/my_script.py", None  # may lack a __main__ guard
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert not text._spawn_is_safe()
+    script.__spec__ = types.SimpleNamespace(name="sentiment_core.jobs")  # our job worker
+    assert text._spawn_is_safe()
+    notebook = types.ModuleType("__main__")  # Jupyter, `python -c`: nothing to re-import
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    assert text._spawn_is_safe()
