@@ -46,7 +46,13 @@ def model_card(name: str, config: Config, data: str, history, test: dict, meta: 
     epochs = len(history.epochs)
     best = history.best_epoch or epochs
     bigrams = f" + {config.bigram_buckets} hashed bigram buckets" if config.bigram_buckets else ""
-    val = max((e.get("val_accuracy", 0) for e in history.epochs), default=float("nan"))
+    # The kept epoch's validation accuracy (early stopping keeps the lowest validation loss, not the top accuracy).
+    val = history.epochs[best - 1].get("val_accuracy", float("nan")) if history.epochs else float("nan")
+    extras = [f"{label} {value}" for label, value in (("recurrent dropout", config.recurrent_dropout),
+                                                     ("dropout before the output", config.head_dropout),
+                                                     ("weight decay", config.weight_decay),
+                                                     ("weight averaging (momentum)", config.weight_averaging),
+                                                     ("gradient clipping", config.clipnorm)) if value]
     return f"""# Model card: {name}
 
 **Task**: binary sentiment of English movie reviews (IMDB, Maas et al. 2011).
@@ -56,10 +62,11 @@ held out from training; the test split was used once, after training.
 embedding {config.embedding_dim}{bigrams}, vocabulary {config.vocab_size}, max length {config.maxlen}
 ({config.padding}-padded, {config.truncating}-truncated), pooling `{config.pooling}`, mask {config.mask},
 dropout {config.dropout}, word dropout {config.word_dropout}; {meta['parameters']:,} parameters.
+**Also**: {', '.join(extras) or 'nothing else'}; seed {config.seed}.
 **Training**: {config.optimizer} lr {config.learning_rate}, batch {config.batch_size}, {epochs} epochs run,
 best epoch {best} (weights restored: {config.early_stopping}); {history.seconds:.0f} s on {meta['hardware']}
 with Keras {meta['versions']['keras']} ({meta['versions']['backend']} backend).
-**Validation accuracy (best)**: {val:.4f}
+**Validation accuracy (kept epoch)**: {val:.4f}
 **Test**: accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}, ROC AUC {test['roc_auc']:.4f}, n = {test['n']}.
 
 **Known limits**: trained on movie reviews only, English only; words outside its
