@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 
 import numpy as np
@@ -37,20 +38,21 @@ _PUNCTUATION = bytes(range(256)).translate(
 
 def standardize(text: str) -> str:
     """Lowercase, drop `<br />` markup and punctuation; apostrophes join ("don't" -> "dont")."""
-    return _standardize_lines(text.translate(_NEWLINES))
+    return _clean(text.translate(_NEWLINES).lower())
 
 
-def _standardize_lines(text: str) -> str:
-    lowered = _BREAK.sub(" ", text).lower().replace("\u2019", "")
+def _clean(lowered: str) -> str:
+    lowered = _BREAK.sub(" ", lowered).replace("\u2019", "")
     return lowered.encode("utf-8", "surrogatepass").translate(_PUNCTUATION, b"'").decode("utf-8", "surrogatepass")
 
 
 def standardize_corpus(texts: Sequence[str]) -> str:
-    """All reviews standardized at once, one per line."""
-    joined = "\n".join(texts)
+    """All reviews standardized at once, one per line. Each review is lowercased on its own:
+    most are ASCII, and str.lower is several times faster on a string that is all ASCII."""
+    joined = "\n".join([t.lower() for t in texts])
     if joined.count("\n") != max(len(texts) - 1, 0):  # some review holds a newline of its own
-        joined = "\n".join(t.translate(_NEWLINES) for t in texts)
-    return _standardize_lines(joined)
+        joined = "\n".join(t.translate(_NEWLINES).lower() for t in texts)
+    return _clean(joined)
 
 
 def count_words(corpus: str) -> Counter:
@@ -84,10 +86,14 @@ class Vocabulary:
 
     @classmethod
     def from_counts(cls, counts: Counter, size: int) -> Vocabulary:
-        # Most frequent first, ties alphabetically, so the vocabulary is deterministic. Two C-level
-        # sorts (alphabetical, then a stable sort by count) instead of one with a Python key.
+        """Most frequent first, ties alphabetically, so the vocabulary is deterministic."""
+        keep = size - 2
+        if 0 < keep < len(counts):  # only words at least as frequent as the last one kept can make the cut
+            floor = counts.most_common(keep)[-1][1]
+            counts = Counter({w: n for w, n in counts.items() if n >= floor})
+        # Two C-level sorts (alphabetical, then a stable one by count) instead of one with a Python key.
         ranked = sorted(sorted(counts.items()), key=itemgetter(1), reverse=True)
-        return cls((PAD_TOKEN, OOV_TOKEN, *(w for w, _ in ranked[: size - 2])))
+        return cls((PAD_TOKEN, OOV_TOKEN, *(w for w, _ in ranked[: max(keep, 0)])))
 
     def __len__(self) -> int:
         return len(self.words)
@@ -145,13 +151,41 @@ def encode_standardized(corpus: str, vocab: Vocabulary, maxlen: int, padding: st
     return pad(sequences, maxlen, padding, truncating)
 
 
-def _standardize_and_count(texts: Sequence[str]) -> tuple[str, Counter]:
-    corpus = standardize_corpus(texts)
-    return corpus, count_words(corpus)
+class _LocalIds(dict):
+    """word -> id in order of first sight (from 1; 0 is padding), for one worker's share of the corpus."""
+
+    def __missing__(self, word: str) -> int:
+        self[word] = new_id = len(self) + 1
+        return new_id
 
 
-def _encode_part(corpus: str, words: tuple[str, ...], maxlen: int, padding: str, truncating: str) -> np.ndarray:
-    return encode_standardized(corpus, Vocabulary(words), maxlen, padding, truncating)
+def _tokenize_share(splits: list[list[str]], maxlen: int, padding: str, truncating: str,
+                    ) -> tuple[Counter, list[str], list[np.ndarray]]:
+    """One worker's share in one pass: word counts of its training reviews (the first split),
+    and the kept words of every split as ids local to this share. The vocabulary is not known
+    yet; `_to_vocabulary` maps local ids to it afterwards, with NumPy."""
+    local, counts, arrays = _LocalIds(), Counter(), []
+    for k, texts in enumerate(splits):
+        if not texts:
+            arrays.append(np.zeros((0, maxlen), np.int32))
+            continue
+        lines = standardize_corpus(texts).split("\n")
+        if k == 0:
+            words = [line.split() for line in lines]
+            counts.update(chain.from_iterable(words))
+            kept = [w[-maxlen:] for w in words] if truncating == "pre" else [w[:maxlen] for w in words]
+        elif truncating == "pre":
+            kept = [line.rsplit(None, maxlen)[-maxlen:] for line in lines]
+        else:
+            kept = [line.split(None, maxlen)[:maxlen] for line in lines]
+        lookup = local.__getitem__
+        arrays.append(pad([list(map(lookup, w)) for w in kept], maxlen, padding, truncating))
+    return counts, list(local), arrays
+
+
+def _to_vocabulary(local_words: list[str], arrays: list[np.ndarray], vocab: Vocabulary) -> list[np.ndarray]:
+    to_global = np.array([PAD, *map(vocab.id, local_words)], dtype=np.int32)
+    return [to_global[a] for a in arrays]
 
 
 def _spawn_is_safe() -> bool:
@@ -176,41 +210,31 @@ def encode_splits(train: Sequence[str], others: Sequence[Sequence[str]], vocab_s
     if workers is None:
         large = sum(map(len, splits)) >= PARALLEL_FROM
         workers = min(os.cpu_count() or 1, 4) if large and _spawn_is_safe() else 1
+    shares = None
     if workers > 1:
         try:
-            return _encode_in_processes(splits, vocab_size, maxlen, padding, truncating, workers)
+            shares = _tokenize_in_processes(splits, maxlen, padding, truncating, workers)
         except (BrokenProcessPool, OSError) as error:  # e.g. no way to start processes here: do it in one
             warnings.warn(f"tokenizing in one process: worker processes failed ({error})", stacklevel=2)
-    corpora = [standardize_corpus(texts) if len(texts) else None for texts in splits]
-    vocab = Vocabulary.from_counts(count_words(corpora[0] or ""), vocab_size)
-    return vocab, [np.zeros((0, maxlen), np.int32) if corpus is None else
-                   encode_standardized(corpus, vocab, maxlen, padding, truncating) for corpus in corpora]
+    if shares is None:
+        workers, shares = 1, [_tokenize_share(splits, maxlen, padding, truncating)]
+    counts: Counter = Counter()
+    for share_counts, _, _ in shares:
+        counts.update(share_counts)
+    vocab = Vocabulary.from_counts(counts, vocab_size)
+    arrays = [np.zeros((len(texts), maxlen), np.int32) for texts in splits]
+    for i, (_, local_words, local_arrays) in enumerate(shares):
+        for out, part in zip(arrays, _to_vocabulary(local_words, local_arrays, vocab), strict=True):
+            out[i::workers] = part  # share i holds reviews i, i + workers, ...
+    return vocab, arrays
 
 
-def _encode_in_processes(splits: list[list[str]], vocab_size: int, maxlen: int, padding: str, truncating: str,
-                         workers: int) -> tuple[Vocabulary, list[np.ndarray]]:
+def _tokenize_in_processes(splits: list[list[str]], maxlen: int, padding: str, truncating: str, workers: int):
     # spawn, not fork: the caller may hold threads (JAX, Streamlit) that a fork would copy mid-lock.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        # Strided parts (review i goes to part i % workers) have even lengths; empty ones are skipped.
-        parts = [{i: texts[i::workers] for i in range(workers) if texts[i::workers]} for texts in splits]
-        counted = {i: pool.submit(_standardize_and_count, part) for i, part in parts[0].items()}
-        standardized = [{i: pool.submit(standardize_corpus, part) for i, part in split.items()} for split in parts[1:]]
-        counts: Counter = Counter()
-        corpora: list[dict[int, str]] = [{}]
-        for i, future in counted.items():
-            corpora[0][i], part_counts = future.result()
-            counts.update(part_counts)
-        vocab = Vocabulary.from_counts(counts, vocab_size)
-        corpora += [{i: future.result() for i, future in split.items()} for split in standardized]
-        encoded = [{i: pool.submit(_encode_part, corpus, vocab.words, maxlen, padding, truncating)
-                    for i, corpus in split.items()} for split in corpora]
-        arrays = []
-        for texts, futures in zip(splits, encoded, strict=True):
-            out = np.zeros((len(texts), maxlen), np.int32)
-            for i, future in futures.items():
-                out[i::workers] = future.result()
-            arrays.append(out)
-    return vocab, arrays
+        futures = [pool.submit(_tokenize_share, [texts[i::workers] for texts in splits], maxlen, padding, truncating)
+                   for i in range(workers)]
+        return [future.result() for future in futures]
 
 
 @dataclass(frozen=True)
