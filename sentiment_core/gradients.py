@@ -102,7 +102,13 @@ def hidden_state_grad_norms(model: keras.Model, token_ids: np.ndarray, labels: n
         probability = _apply(_after(model, first), x, mask if first.return_sequences else None)
         return ops.mean(keras.losses.binary_crossentropy(y, probability))
 
-    grads = _grad(loss_of, np.zeros((steps, token_ids.shape[0], units), dtype="float32"))
+    try:
+        grads = _grad(loss_of, np.zeros((steps, token_ids.shape[0], units), dtype="float32"))
+    finally:
+        # Calling a cell directly caches its dropout masks at this batch's shape (the RNN layer only
+        # resets them at the end of its own call); left there, the next training batch would use them.
+        for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
+            getattr(cell, reset, lambda: None)()
     return np.linalg.norm(grads, axis=-1).mean(axis=1)
 
 

@@ -142,3 +142,21 @@ def test_cudnn_is_only_asked_for_where_its_masks_work(tiny_config, cell):
     assert layer(mask=True, padding="pre").use_cudnn is False
     assert layer(mask=True, padding="post").use_cudnn == "auto"
     assert layer(mask=False, padding="pre").use_cudnn == "auto"
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "gru", "lstm"])
+def test_gradient_probe_leaves_no_dropout_mask_behind(encoded, tiny_config, cell):
+    """The probe steps the cell by hand on 32 reviews; training batches of another size must not inherit its masks."""
+    config = tiny_config(cell=cell, dropout=0.5, recurrent_dropout=0.2, batch_size=48, epochs=2, maxlen=20)
+    data = features.prepare("sample", config)
+    model, history = train.fit(config, data, grad_probe=True)
+    assert len(history.epochs) == 2 and len(history.grad_norms) == 3
+    assert all(np.isfinite(e["loss"]) for e in history.epochs)
+
+
+def test_gradient_probe_does_not_change_the_training(encoded, tiny_config):
+    config = tiny_config(cell="simple_rnn", dropout=0.5, epochs=2, maxlen=20)
+    data = features.prepare("sample", config)
+    _, probed = train.fit(config, data, grad_probe=True)
+    _, plain = train.fit(config, data, grad_probe=False)
+    assert [b["loss"] for b in probed.batches] == [b["loss"] for b in plain.batches]
