@@ -310,7 +310,7 @@ st.divider()
 st.subheader("Jobs")
 
 
-@st.fragment(run_every=3.0)
+@st.fragment(run_every=5.0)
 def jobs_tables() -> None:
     """Redrawn every few seconds on its own, so states, queue positions and accuracies stay current."""
     mine, now = manager.jobs(owner), time.time()
