@@ -2,6 +2,7 @@
 NumPy engine still matches Keras there.
 
     KERAS_BACKEND=jax python benchmarks/gpu_check.py [SAMPLES]   # also: torch, tensorflow; SAMPLES=0: parity only
+    GPU_CHECK_ONLY='post-padded|unmasked' KERAS_BACKEND=torch python benchmarks/gpu_check.py 2048   # some variants
 
 For each variant it builds our model (sentiment_core.models.build_model), trains two epochs on
 random token ids and reports the path every recurrent layer took: "backend kernel" when the
@@ -137,7 +138,9 @@ def main() -> None:
     _record("gru")
     print(json.dumps({"backend": keras.backend.backend(), "keras": keras.__version__, "device": device_name(),
                       "matmul_precision": os.environ.get("JAX_DEFAULT_MATMUL_PRECISION", "default")}), flush=True)
-    for name, config in VARIANTS.items() if samples else ():
+    only = os.environ.get("GPU_CHECK_ONLY", "")  # e.g. "post-padded|unmasked"
+    chosen = {n: c for n, c in VARIANTS.items() if not only or any(part in n for part in only.split("|"))}
+    for name, config in chosen.items() if samples else ():
         print(json.dumps({"variant": name, **speed(config, samples)}), flush=True)
     parity()
 
