@@ -329,19 +329,15 @@ def jobs_tables() -> None:
 jobs_tables()
 mine = manager.jobs(owner)
 active = [j for j in manager.jobs() if j["state"] in ACTIVE]
-# Labels must not change while a job runs: Streamlit matches a selection by its label.
 watchable = {j["id"]: f"{j['name']} ({j['id']})" for j in [*reversed(mine[-10:]), *active]}
-
-
-def watch() -> None:
-    chosen = st.session_state.get("watch_job")
-    if chosen in watchable:  # never follow a stale or foreign value into this session's job
-        st.session_state["job"] = chosen
-
-
+# Only a click switches the job shown above. (A selectbox callback also fired when the list of jobs
+# changed under a busy server, and sessions in a 30-student load test ended up on another's job.)
 if watchable:
-    if st.session_state.get("job") in watchable:
-        st.session_state["watch_job"] = st.session_state["job"]
-    elif st.session_state.get("watch_job") not in watchable:
-        st.session_state.pop("watch_job", None)
-    st.selectbox("Show a job above", list(watchable), key="watch_job", format_func=watchable.get, on_change=watch)
+    pick, show = st.columns([3, 1], vertical_alignment="bottom")
+    current = st.session_state.get("job")
+    chosen = pick.selectbox("Another job to show", list(watchable), format_func=watchable.get, key="watch_job",
+                            index=list(watchable).index(current) if current in watchable else 0)
+    if show.button("Show it above", key="watch_button", icon=":material/visibility:") and chosen in watchable:
+        st.session_state["job"] = chosen
+        st.query_params["job"] = chosen
+        st.rerun()

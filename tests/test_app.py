@@ -356,6 +356,26 @@ def test_queue_position_cancel_and_session_limit(monkeypatch):
     assert job_state(at) == "cancelled"
 
 
+def test_only_a_click_switches_the_job_shown(monkeypatch):
+    """Choosing in the job picker changes nothing by itself (under load its callback fired on its own)."""
+    monkeypatch.setenv("SENTIMENT_JOBS_DIR", os.environ["SENTIMENT_JOBS_DIR"] + "-picker")
+    monkeypatch.setenv("SENTIMENT_MAX_TRAININGS", "0")
+    at = on_page(new_app(), "train")
+    ids = {}
+    for name in ("first-job", "second-job"):
+        at.text_input(key="train_name").input(name).run()
+        at.button(key="train_button").click().run()
+        ids[name] = at.query_params.get("job")
+
+    def shown() -> str:
+        return next(h.value for h in at.subheader if h.value.startswith("Job "))
+    assert "second-job" in shown()
+    at.selectbox(key="watch_job").set_value(ids["first-job"]).run()
+    assert "second-job" in shown() and at.query_params.get("job") == ids["second-job"]
+    at.button(key="watch_button").click().run()
+    assert "first-job" in shown() and at.query_params.get("job") == ids["first-job"]
+
+
 # ---------------------------------------------------------------- no Keras at app start
 def test_pages_do_not_import_keras_tensorflow_or_jax(tmp_path):
     """Prediction and the inside views run on the NumPy engine; Keras loads only for a model summary."""
