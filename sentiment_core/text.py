@@ -128,27 +128,24 @@ def encode(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding: str = 
 
 def encode_corpus(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding: str = "pre",
                   truncating: str = "pre") -> np.ndarray:
-    """The whole corpus as one string: the training path, several times faster than `encode`.
+    """Many texts with a given vocabulary, as one string: several times faster than `encode`.
 
     Newlines inside a review are blanked first, as `standardize` does, so that the
     newline can separate reviews.
     """
     if not len(texts):  # "" is one empty review, but no texts are no reviews
         return np.zeros((0, maxlen), dtype=np.int32)
-    return encode_standardized(standardize_corpus(texts), vocab, maxlen, padding, truncating)
-
-
-def encode_standardized(corpus: str, vocab: Vocabulary, maxlen: int, padding: str = "pre",
-                        truncating: str = "pre") -> np.ndarray:
-    """Ids of a standardized corpus, one review per line. Only the `maxlen` words that are
-    kept get split off (`rsplit` from the end for `pre`), so long reviews cost little."""
     lookup = vocab._index.__getitem__  # type: ignore[attr-defined]
-    lines = corpus.split("\n")
+    kept = _kept_words(standardize_corpus(texts).split("\n"), maxlen, truncating)
+    return pad([list(map(lookup, words)) for words in kept], maxlen, padding, truncating)
+
+
+def _kept_words(lines: list[str], maxlen: int, truncating: str) -> list[list[str]]:
+    """The words a model reads of each line. Only those are split off (`rsplit` from the end
+    for `pre`), so a long review costs little more than a short one."""
     if truncating == "pre":
-        sequences = [list(map(lookup, line.rsplit(None, maxlen)[-maxlen:])) for line in lines]
-    else:
-        sequences = [list(map(lookup, line.split(None, maxlen)[:maxlen])) for line in lines]
-    return pad(sequences, maxlen, padding, truncating)
+        return [line.rsplit(None, maxlen)[-maxlen:] for line in lines]
+    return [line.split(None, maxlen)[:maxlen] for line in lines]
 
 
 class _LocalIds(dict):
@@ -174,10 +171,8 @@ def _tokenize_share(splits: list[list[str]], maxlen: int, padding: str, truncati
             words = [line.split() for line in lines]
             counts.update(chain.from_iterable(words))
             kept = [w[-maxlen:] for w in words] if truncating == "pre" else [w[:maxlen] for w in words]
-        elif truncating == "pre":
-            kept = [line.rsplit(None, maxlen)[-maxlen:] for line in lines]
         else:
-            kept = [line.split(None, maxlen)[:maxlen] for line in lines]
+            kept = _kept_words(lines, maxlen, truncating)
         lookup = local.__getitem__
         arrays.append(pad([list(map(lookup, w)) for w in kept], maxlen, padding, truncating))
     return counts, list(local), arrays
