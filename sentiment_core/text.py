@@ -2,8 +2,9 @@
 
 Training and inference share this module, so a saved model reads a review
 exactly as it was taught to, with no TensorFlow in the app's process.
-Two paths produce the same ids: `encode` reads one text at a time (inference),
-`encode_corpus` treats the whole corpus as one string (training, ~10x faster).
+Three paths produce the same ids (tested): `encode` reads one text at a time (inference),
+`encode_corpus` a whole corpus as one string, and `encode_splits` builds the vocabulary and
+encodes every split in worker processes (training).
 """
 
 from __future__ import annotations
