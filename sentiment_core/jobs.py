@@ -164,17 +164,12 @@ class JobManager:
         return job
 
     def jobs(self, owner: str | None = None) -> list[dict]:
-        found = []
-        for path in self.jobs_dir.glob("*/job.json"):
-            job = _read_json(path)
-            if job and (owner is None or job.get("owner") == owner):
-                found.append(job)
+        found = [job for job in map(_read_json, self.jobs_dir.glob("*/job.json")) if job]
         found.sort(key=lambda j: j["submitted"])
-        queued = [j["id"] for j in found if j["state"] == "queued"]
-        for job in found:
-            if job["state"] == "queued":
-                job["position"] = queued.index(job["id"]) + 1
-        return found
+        queued = [j for j in found if j["state"] == "queued"]  # positions count everyone's jobs
+        for position, job in enumerate(queued, 1):
+            job["position"] = position
+        return [j for j in found if owner is None or j.get("owner") == owner]
 
     def _queue_position(self, job_id: str) -> int:
         queued = [j["id"] for j in self.jobs() if j["state"] == "queued"]

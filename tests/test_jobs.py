@@ -61,6 +61,7 @@ def test_queue_is_fifo_with_positions_and_a_queued_job_can_be_cancelled(manager)
     third = manager.submit(TINY, "sample", owner="c")
     wait_for(lambda: manager.get(first)["state"] == "running")
     assert manager.get(second)["position"] == 1 and manager.get(third)["position"] == 2
+    assert [j["position"] for j in manager.jobs(owner="c")] == [2]  # a student's own list counts everyone's jobs
     assert manager.stop(second)["state"] == "cancelled"
     assert manager.get(third)["position"] == 1
     manager.stop(first)
