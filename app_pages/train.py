@@ -310,11 +310,16 @@ st.divider()
 st.subheader("Jobs")
 
 
+def jobs_now() -> tuple[list[dict], list[dict]]:
+    """This session's jobs and every active one, from one read of the jobs folder."""
+    everyone = manager.jobs()
+    return [j for j in everyone if j.get("owner") == owner], [j for j in everyone if j["state"] in ACTIVE]
+
+
 @st.fragment(run_every=5.0)
 def jobs_tables() -> None:
     """Redrawn every few seconds on its own, so states, queue positions and accuracies stay current."""
-    mine, now = manager.jobs(owner), time.time()
-    active = [j for j in manager.jobs() if j["state"] in ACTIVE]
+    (mine, active), now = jobs_now(), time.time()
     if mine:
         st.markdown("**Your recent jobs** (this browser session)")
         st.dataframe(views.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs",
@@ -327,8 +332,7 @@ def jobs_tables() -> None:
 
 
 jobs_tables()
-mine = manager.jobs(owner)
-active = [j for j in manager.jobs() if j["state"] in ACTIVE]
+mine, active = jobs_now()
 watchable = {j["id"]: f"{j['name']} ({j['id']})" for j in [*reversed(mine[-10:]), *active]}
 # Only a click switches the job shown above. (A selectbox callback also fired when the list of jobs
 # changed under a busy server, and sessions in a 30-student load test ended up on another's job.)
