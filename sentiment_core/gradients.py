@@ -102,11 +102,16 @@ def hidden_state_grad_norms(model: keras.Model, token_ids: np.ndarray, labels: n
         probability = _apply(_after(model, first), x, mask if first.return_sequences else None)
         return ops.mean(keras.losses.binary_crossentropy(y, probability))
 
+    # A measurement leaves the model as it found it, so measuring during training changes nothing:
+    # the cells draw dropout masks from the model's seed generators, whose states are put back, and
+    # a cell called directly caches those masks at this batch's shape (the RNN layer only resets
+    # them at the end of its own call), so they are cleared.
+    seeds = [(v, np.asarray(v)) for v in model.non_trainable_variables if "seed_generator" in v.path]
     try:
         grads = _grad(loss_of, np.zeros((steps, token_ids.shape[0], units), dtype="float32"))
     finally:
-        # Calling a cell directly caches its dropout masks at this batch's shape (the RNN layer only
-        # resets them at the end of its own call); left there, the next training batch would use them.
+        for variable, state in seeds:
+            variable.assign(state)
         for reset in ("reset_dropout_mask", "reset_recurrent_dropout_mask"):
             getattr(cell, reset, lambda: None)()
     return np.linalg.norm(grads, axis=-1).mean(axis=1)

@@ -80,14 +80,7 @@ class _Reporter(keras.callbacks.Callback):
         self._emit(event)
 
     def _record_grad_norms(self, epoch: int) -> list[float]:
-        # A measurement must not change the training it measures: the probe's cells draw dropout
-        # masks from the model's seed generators, so their states are put back afterwards.
-        seeds = [(v, np.asarray(v)) for v in self.model.non_trainable_variables if "seed_generator" in v.path]
-        try:
-            norms = gradients.hidden_state_grad_norms(self.model, *self.probe).tolist()
-        finally:
-            for variable, state in seeds:
-                variable.assign(state)
+        norms = gradients.hidden_state_grad_norms(self.model, *self.probe).tolist()
         self.history.grad_norms.append({"epoch": epoch, "norms": norms})
         return norms
 
