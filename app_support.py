@@ -134,6 +134,8 @@ def model_caption(run: runs.Run) -> None:
     acc = run.metrics.get("accuracy")
     bits = [f"**{run.name}**", f"{'bidirectional ' if c.bidirectional else ''}{c.cell} × {c.layers}",
             f"{c.units} units", f"reads up to {c.maxlen} words"]
+    if c.members > 1:
+        bits.insert(1, f"ensemble of {c.members} networks")
     if acc is not None:
         bits.append(f"test accuracy {acc:.1%}")
     st.caption("Model: " + " · ".join(bits) + " — change it in the sidebar.")

@@ -113,6 +113,7 @@ with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune
         number("units", "Units", step=8)
         slider("layers", "Layers")
         check("bidirectional", "Bidirectional")
+        slider("members", "Networks (ensemble)")
         choice("pooling", "Pooling")
         slider("dropout", "Dropout", step=0.05)
         slider("word_dropout", "Word dropout", step=0.05)
@@ -129,6 +130,8 @@ with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune
         slider("epochs", "Epochs (at most)")
         check("early_stopping", "Early stopping")
         number("patience", "Patience (epochs)")
+        choice("monitor", "Early stopping watches",
+               {"val_loss": "validation loss", "val_accuracy": "validation accuracy"})
     with data_col:
         st.markdown("**Data**")
         sources = dict(views.data_sources())

@@ -11,6 +11,7 @@ OPTIMIZERS = ("rmsprop", "adam", "sgd")
 PADDINGS = ("pre", "post")
 POOLINGS = ("last", "max", "mean")
 SPLITS = ("official", "notebook")
+MONITORS = ("val_loss", "val_accuracy")
 
 # (low, high) inclusive; the server may narrow these further (see limits.py).
 RANGES: dict[str, tuple[float, float]] = {
@@ -20,6 +21,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "bigram_buckets": (0, 1_000_000),
     "units": (1, 1_024),
     "layers": (1, 4),
+    "members": (1, 8),
     "dropout": (0.0, 0.9),
     "word_dropout": (0.0, 0.9),
     "head_dropout": (0.0, 0.9),
@@ -41,6 +43,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "truncating": PADDINGS,
     "pooling": POOLINGS,
     "split": SPLITS,
+    "monitor": MONITORS,
 }
 
 
@@ -71,6 +74,7 @@ class Config:
     head_dropout: float = 0.0  # dropout on the features the output layer reads (the pooled states)
     mask: bool = True
     pooling: str = "last"
+    members: int = 1  # > 1: an ensemble of this many networks trained side by side; their probabilities are averaged
     # optimisation
     optimizer: str = "rmsprop"
     learning_rate: float = 1e-3
@@ -81,6 +85,7 @@ class Config:
     epochs: int = 10
     early_stopping: bool = True
     patience: int = 2
+    monitor: str = "val_loss"  # what early stopping watches; an ensemble's loss can rise while its accuracy still does
     # data
     split: str = "official"
     validation_fraction: float = 0.2

@@ -10,23 +10,10 @@ from .text import read_as_model
 
 def keras_model(run: Run):
     """The run's model rebuilt from its config and weights.npz; model.keras is never deserialized."""
-    from keras import layers
-
-    from .models import build_model, recurrent_layers
+    from .models import build_model, load_weights
 
     model = build_model(run.config)
-    model.get_layer("embedding").embeddings.assign(run.weights["embedding"])
-    if run.config.bigram_buckets:
-        model.get_layer("embedding").bigram_embeddings.assign(run.weights["embedding/bigrams"])
-    for i, layer in enumerate(recurrent_layers(model), 1):
-        directions = ({"forward": layer.forward_layer, "backward": layer.backward_layer}
-                      if isinstance(layer, layers.Bidirectional) else {"forward": layer})
-        for direction, rnn in directions.items():
-            for name in ("kernel", "recurrent_kernel", "bias"):
-                getattr(rnn.cell, name).assign(run.weights[f"rnn_{i}/{direction}/{name}"])
-    head = model.get_layer("sentiment")
-    head.kernel.assign(run.weights["head/kernel"])
-    head.bias.assign(run.weights["head/bias"])
+    load_weights(model, run.weights)
     return model
 
 

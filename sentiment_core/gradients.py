@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .models import MaskedMaxPooling1D, recurrent_layers
+from .models import MaskedMaxPooling1D, first_member, recurrent_layers
 
 
 def _grad(fn: Callable, x: np.ndarray) -> np.ndarray:
@@ -70,8 +70,10 @@ def hidden_state_grad_norms(model: keras.Model, token_ids: np.ndarray, labels: n
 
     The layer is unrolled step by step with its own cell, and a zero perturbation
     is added to each h_t: the gradient with respect to that perturbation is ∂L/∂h_t.
-    Padded steps carry the state unchanged, as Keras does under a mask.
+    Padded steps carry the state unchanged, as Keras does under a mask. In an ensemble, this is
+    the first member's own loss.
     """
+    model = first_member(model)
     first = recurrent_layers(model)[0]
     forward = first.forward_layer if isinstance(first, layers.Bidirectional) else first
     cell, units = forward.cell, forward.cell.units
@@ -121,7 +123,9 @@ def integrated_gradients(model: keras.Model, token_ids: np.ndarray, steps: int =
     """Signed attribution per position of one padded review (shape (T,)), baseline: all-zero embeddings.
 
     Sums to about p(review) - p(baseline) (the completeness property of Sundararajan et al. 2017).
+    In an ensemble, these are the first member's attributions.
     """
+    model = first_member(model)
     embedded, mask = _embed(model, token_ids.reshape(1, -1))
     embedded = np.asarray(embedded)[0]
     alphas = (np.arange(1, steps + 1, dtype="float32") / steps).reshape(-1, 1, 1)

@@ -26,19 +26,24 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent, bias, reverse: bool,
                    trace: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """One direction of one layer over a batch. Returns outputs (B, T, U), final h, traced states."""
-    batch, steps, _ = x.shape
-    units = recurrent.shape[0]
-    input_bias = bias[0] if cell == "gru" else bias
-    projected = x @ kernel + input_bias  # all input projections in one matmul
-    h = np.zeros((batch, units), dtype=np.float32)
+    """One direction of one layer over a batch, for every member at once (leading axis M).
+
+    x (M, B, T, E), mask (B, T); returns outputs (M, B, T, U), final h (M, B, U), traced states.
+    The members ride along in the same NumPy calls, so an ensemble costs about one network's steps.
+    """
+    members, batch, steps, _ = x.shape
+    units = recurrent.shape[-2]
+    input_bias = bias[:, 0] if cell == "gru" else bias
+    projected = x @ kernel[:, None] + input_bias[:, None, None]  # all input projections in one matmul
+    recurrent_bias = bias[:, 1][:, None] if cell == "gru" else None
+    h = np.zeros((members, batch, units), dtype=np.float32)
     c = np.zeros_like(h)
-    outputs = np.zeros((batch, steps, units), dtype=np.float32)
+    outputs = np.zeros((members, batch, steps, units), dtype=np.float32)
     names = ("h", "c", *GATES[cell]) if cell == "lstm" else ("h", *GATES[cell])
-    traced = {n: np.zeros((batch, steps, units), dtype=np.float32) for n in names} if trace else {}
+    traced = {n: np.zeros((members, batch, steps, units), dtype=np.float32) for n in names} if trace else {}
     gates: dict[str, np.ndarray] = {}
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-        xp = projected[:, t]
+        xp = projected[:, :, t]
         if cell == "simple_rnn":
             new_h = np.tanh(xp + h @ recurrent)
         elif cell == "lstm":
@@ -49,7 +54,7 @@ def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent
             new_h = o * np.tanh(new_c)
             gates = {"input": i, "forget": f, "output": o}
         else:
-            m = h @ recurrent + bias[1]
+            m = h @ recurrent + recurrent_bias
             xz, xr, xn = np.split(xp, 3, axis=-1)
             mz, mr, mn = np.split(m, 3, axis=-1)
             z, r = _sigmoid(xz + mz), _sigmoid(xr + mr)
@@ -59,13 +64,13 @@ def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent
         h = np.where(keep, new_h, h)
         if cell == "lstm":
             c = np.where(keep, new_c, c)
-        outputs[:, t] = h
+        outputs[:, :, t] = h
         if trace:
-            traced["h"][:, t] = h
+            traced["h"][:, :, t] = h
             if cell == "lstm":
-                traced["c"][:, t] = c
+                traced["c"][:, :, t] = c
             for name, value in gates.items():
-                traced[name][:, t] = value
+                traced[name][:, :, t] = value
     return outputs, h, traced
 
 
@@ -78,18 +83,26 @@ class Reading:
     # layers[l][direction][name] -> (n_tokens, units); names: h, c, and the gates
     layers: list[dict[str, dict[str, np.ndarray]]]
     as_it_reads: np.ndarray  # (n_tokens,) probability if the review ended at each token
-    features: np.ndarray  # the vector the output head sees
+    features: np.ndarray  # the vector the output head sees (the first member's, in an ensemble)
+    members: np.ndarray  # (M,) each member's probability; `probability` is their mean
 
 
 class Engine:
-    """Predictions and insides of one saved model."""
+    """Predictions and insides of one saved model (one network, or an ensemble of them).
+
+    Every weight is held with a leading member axis. Predictions are the members' mean; the
+    insides (hidden states, gates, head features) are the first member's.
+    """
 
     def __init__(self, config: Config, vocab: Vocabulary, weights: dict[str, np.ndarray]):
         self.config, self.vocab = config, vocab
-        self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        stacked = config.members > 1  # an ensemble's arrays already have the member axis
+        self.w = {k: np.asarray(v, dtype=np.float32) if stacked else np.asarray(v, dtype=np.float32)[None]
+                  for k, v in weights.items()}
         self.directions = ("forward", "backward") if config.bidirectional else ("forward",)
         expected = config.units * {"simple_rnn": 1, "lstm": 4, "gru": 3}[config.cell]
-        if self.w["rnn_1/forward/kernel"].shape[1] != expected:
+        kernel = self.w["rnn_1/forward/kernel"]
+        if kernel.ndim != 3 or kernel.shape[0] != config.members or kernel.shape[2] != expected:
             raise ValueError("weights do not match the run's config")
 
     @classmethod
@@ -101,7 +114,16 @@ class Engine:
         return encode(texts, self.vocab, c.maxlen, c.padding, c.truncating)
 
     def forward(self, token_ids: np.ndarray, trace: bool = False):
-        """Probabilities (B,), head features (B, F), and per-layer traces when asked."""
+        """Probabilities (B,), head features (B, F), and per-layer traces when asked.
+
+        In an ensemble the probability is the members' mean; features and traces are the first member's.
+        """
+        probs, features, traces = self.forward_members(token_ids, trace)
+        first = [{d: {n: v[0] for n, v in traced[d].items()} for d in traced} for traced in traces]
+        return (probs.mean(axis=0), features[0], first) if trace else (probs.mean(axis=0), features[0])
+
+    def forward_members(self, token_ids: np.ndarray, trace: bool = False):
+        """Every member's probabilities (M, B), head features (M, B, F) and traces (M, B, T, U)."""
         c = self.config
         token_ids = np.asarray(token_ids)
         mask = token_ids != 0 if c.mask else np.ones(token_ids.shape, dtype=bool)
@@ -110,10 +132,10 @@ class Engine:
             # (Pre/post padding keeps the remaining steps contiguous, so bigrams are unchanged.)
             active = mask.any(axis=0)
             token_ids, mask = token_ids[:, active], mask[:, active]
-        x = self.w["embedding"][token_ids]
+        x = self.w["embedding"][:, token_ids]
         if c.bigram_buckets:  # the same hash as models.bigram_ids, in int64 NumPy
             previous = np.pad(token_ids[:, :-1].astype(np.int64), ((0, 0), (1, 0)))
-            x = x + self.w["embedding/bigrams"][(previous * BIGRAM_HASH + token_ids) % c.bigram_buckets]
+            x = x + self.w["embedding/bigrams"][:, (previous * BIGRAM_HASH + token_ids) % c.bigram_buckets]
         traces, finals = [], []
         for layer in range(1, c.layers + 1):
             outs, finals, traced = [], [], {}
@@ -130,15 +152,19 @@ class Engine:
         if c.pooling == "last":
             features = np.concatenate(finals, axis=-1)
         elif c.pooling == "max":
-            features = np.where(mask[..., None], x, -1e9).max(axis=1)
+            features = np.where(mask[None, ..., None], x, -1e9).max(axis=2)
         else:
-            weights = mask[..., None].astype(np.float32)
-            features = (x * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
-        probs = self.head(features)
-        return (probs, features, traces) if trace else (probs, features)
+            weights = mask[None, ..., None].astype(np.float32)
+            features = (x * weights).sum(axis=2) / np.maximum(weights.sum(axis=2), 1.0)
+        return self._heads(features), features, traces
+
+    def _heads(self, features: np.ndarray) -> np.ndarray:
+        """(M, B, F) -> (M, B): each member's head on its own features."""
+        return _sigmoid(features @ self.w["head/kernel"] + self.w["head/bias"][:, None])[..., 0]
 
     def head(self, features: np.ndarray) -> np.ndarray:
-        return _sigmoid(features @ self.w["head/kernel"] + self.w["head/bias"])[..., 0]
+        """The first member's head on features (..., F)."""
+        return _sigmoid(features @ self.w["head/kernel"][0] + self.w["head/bias"][0])[..., 0]
 
     def predict(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         return self.predict_ids(self.encode(list(texts)), batch_size)
@@ -157,27 +183,28 @@ class Engine:
         c = self.config
         tokens = read_as_model(text, self.vocab, c.maxlen, c.truncating)
         ids = self.encode([text])
-        probs, features, traces = self.forward(ids, trace=True)
+        members, features, traces = self.forward_members(ids, trace=True)
         where = self._positions(ids, len(tokens))
-        layers = [{d: {n: v[0, where] for n, v in traced[d].items()} for d in traced} for traced in traces]
-        return Reading(tokens, float(probs[0]), layers, self._as_it_reads(ids, where, traces), features[0])
+        layers = [{d: {n: v[0, 0, where] for n, v in traced[d].items()} for d in traced} for traced in traces]
+        return Reading(tokens, float(members[:, 0].mean()), layers, self._as_it_reads(ids, where, layers),
+                       features[0, 0], members[:, 0])
 
-    def _as_it_reads(self, ids: np.ndarray, where: np.ndarray, traces) -> np.ndarray:
+    def _as_it_reads(self, ids: np.ndarray, where: np.ndarray, layers) -> np.ndarray:
         """The probability the model gives if the review stopped after each token.
 
         A one-way model has read exactly tokens 1..t at step t, so the head is applied to
         the state there (pooled over steps 1..t for max/mean pooling). A bidirectional
-        model reads the end first, and an unmasked model pools over its padding too, so
-        there each prefix is re-read as a review of its own.
+        model reads the end first, an unmasked model pools over its padding too, and an
+        ensemble's other members are not traced, so there each prefix is re-read as a review of its own.
         """
         c = self.config
         if len(where) == 0:
             return np.zeros(0, dtype=np.float32)
-        if c.bidirectional or (not c.mask and c.pooling != "last"):
+        if c.bidirectional or c.members > 1 or (not c.mask and c.pooling != "last"):
             real = ids[0, where]
             prefixes = [real[: t + 1].tolist() for t in range(len(real))]
             return self.forward(pad(prefixes, c.maxlen, c.padding, c.truncating))[0]
-        top = traces[-1]["forward"]["h"][0, where]  # (n, U)
+        top = layers[-1]["forward"]["h"]  # (n, U), at the real tokens
         if c.pooling == "max":
             top = np.maximum.accumulate(top, axis=0)
         elif c.pooling == "mean":

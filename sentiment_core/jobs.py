@@ -58,6 +58,7 @@ class Limits:
     max_maxlen: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MAXLEN", 500))
     max_embedding: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_EMBEDDING", 256))
     max_bigram_buckets: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_BIGRAM_BUCKETS", 100_000))
+    max_members: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MEMBERS", 3))
     max_train_samples: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_TRAIN_SAMPLES", 25_000))
 
     def check(self, config: Config) -> None:
@@ -69,6 +70,7 @@ class Limits:
             ("maxlen", config.maxlen, self.max_maxlen, "SENTIMENT_MAX_MAXLEN"),
             ("embedding_dim", config.embedding_dim, self.max_embedding, "SENTIMENT_MAX_EMBEDDING"),
             ("bigram_buckets", config.bigram_buckets, self.max_bigram_buckets, "SENTIMENT_MAX_BIGRAM_BUCKETS"),
+            ("members", config.members, self.max_members, "SENTIMENT_MAX_MEMBERS"),
         ):
             if value > cap:
                 raise JobError(f"{name} {value} is above this server's limit of {cap} (set by {var})")

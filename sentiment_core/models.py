@@ -81,10 +81,10 @@ class WordDropout(layers.Layer):
     inference it passes the ids through, so the NumPy engine has nothing to mirror.
     """
 
-    def __init__(self, rate: float, **kwargs):
+    def __init__(self, rate: float, seed: int = 1337, **kwargs):
         super().__init__(**kwargs)
-        self.rate = rate
-        self.seed_generator = keras.random.SeedGenerator(1337)
+        self.rate, self.seed = rate, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, token_ids, training=None):
         if not training or self.rate == 0:
@@ -93,22 +93,26 @@ class WordDropout(layers.Layer):
         return ops.where(ops.logical_and(drop, ops.not_equal(token_ids, 0)), ops.ones_like(token_ids), token_ids)
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
-def build_model(config: Config, compile: bool = True, steps_per_epoch: int | None = None) -> keras.Model:
-    """Embedding -> RNN layer(s) -> optional pooling over time -> sigmoid.
+def member_prefix(member: int) -> str:
+    """Layer names of member 0 are the plain ones ("embedding", "rnn_1", "sentiment"); others get "m2_", ..."""
+    return "" if member == 0 else f"m{member + 1}_"
 
-    With weight averaging, the optimizer writes the averaged weights into the model every
-    `steps_per_epoch` steps, so validation, early stopping and the saved run all see them.
-    """
-    token_ids = keras.Input(shape=(config.maxlen,), dtype="int32", name="token_ids")
-    ids = WordDropout(config.word_dropout, name="word_dropout")(token_ids) if config.word_dropout else token_ids
+
+def _network(config: Config, token_ids, member: int):
+    """Embedding -> RNN layer(s) -> optional pooling over time -> sigmoid: one member's probability."""
+    prefix = member_prefix(member)
+    ids = token_ids
+    if config.word_dropout:
+        ids = WordDropout(config.word_dropout, seed=1337 + member, name=prefix + "word_dropout")(ids)
     if config.bigram_buckets:
         x = WordAndBigramEmbedding(config.vocab_size, config.embedding_dim, config.bigram_buckets,
-                                   mask_zero=config.mask, name="embedding")(ids)
+                                   mask_zero=config.mask, name=prefix + "embedding")(ids)
     else:
-        x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=config.mask, name="embedding")(ids)
+        x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=config.mask,
+                             name=prefix + "embedding")(ids)
     # On a GPU with the TensorFlow backend, LSTM and GRU run cuDNN, which accepts only right-padded
     # masks: a left-padded one fails an assertion at run time, so those layers keep Keras' own loop.
     left_padded_mask = config.mask and config.padding == "pre"
@@ -119,19 +123,47 @@ def build_model(config: Config, compile: bool = True, steps_per_epoch: int | Non
             dropout=config.dropout,
             recurrent_dropout=config.recurrent_dropout,
             return_sequences=i < config.layers or config.pooling != "last",
-            name=f"rnn_{i}",
+            name=f"{prefix}rnn_{i}",
             **cudnn,
         )
         if config.bidirectional:
-            rnn = layers.Bidirectional(rnn, name=f"bi_rnn_{i}")
+            rnn = layers.Bidirectional(rnn, name=f"{prefix}bi_rnn_{i}")
         x = rnn(x)
     if config.pooling == "max":
-        x = MaskedMaxPooling1D(name="max_over_time")(x)
+        x = MaskedMaxPooling1D(name=prefix + "max_over_time")(x)
     elif config.pooling == "mean":
-        x = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
+        x = layers.GlobalAveragePooling1D(name=prefix + "mean_over_time")(x)
     if config.head_dropout:
-        x = layers.Dropout(config.head_dropout, name="head_dropout")(x)
-    probability = layers.Dense(1, activation="sigmoid", name="sentiment")(x)
+        x = layers.Dropout(config.head_dropout, name=prefix + "head_dropout")(x)
+    return layers.Dense(1, activation="sigmoid", name=prefix + "sentiment")(x)
+
+
+def members_loss(labels, member_probabilities):
+    """Each member's binary cross-entropy, averaged over the members: no member's gradient depends on another."""
+    labels = ops.reshape(ops.cast(labels, member_probabilities.dtype), (-1, 1))
+    return keras.losses.binary_crossentropy(ops.broadcast_to(labels, ops.shape(member_probabilities)),
+                                            member_probabilities)
+
+
+def ensemble_accuracy(labels, member_probabilities):
+    """Accuracy of the members' mean probability: what the ensemble predicts."""
+    return keras.metrics.binary_accuracy(labels, ops.mean(member_probabilities, axis=-1, keepdims=True))
+
+
+def build_model(config: Config, compile: bool = True, steps_per_epoch: int | None = None,
+                any_length: bool = False) -> keras.Model:
+    """One network, or `config.members` of them side by side on the same input.
+
+    Members share nothing but the batches: each starts from its own random weights and is trained
+    on its own loss (the loss is their mean, so no member's gradient depends on another), and the
+    model outputs one probability per member. Their mean is the prediction.
+    With weight averaging, the optimizer writes the averaged weights into the model every
+    `steps_per_epoch` steps, so validation, early stopping and the saved run all see them.
+    `any_length` accepts batches cut shorter than maxlen (batches.LengthBatches).
+    """
+    token_ids = keras.Input(shape=(None if any_length else config.maxlen,), dtype="int32", name="token_ids")
+    outputs = [_network(config, token_ids, member) for member in range(config.members)]
+    probability = outputs[0] if len(outputs) == 1 else layers.Concatenate(name="members")(outputs)
     model = keras.Model(token_ids, probability, name=f"{config.cell}_sentiment")
     if not compile:
         return model
@@ -141,8 +173,19 @@ def build_model(config: Config, compile: bool = True, steps_per_epoch: int | Non
                                              weight_decay=config.weight_decay or None,
                                              use_ema=averaging, ema_momentum=config.weight_averaging or 0.99,
                                              ema_overwrite_frequency=steps_per_epoch if averaging else None)
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    if config.members == 1:
+        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    else:
+        model.compile(optimizer=optimizer, loss=members_loss,
+                      metrics=[keras.metrics.MeanMetricWrapper(ensemble_accuracy, name="accuracy")])
     return model
+
+
+def first_member(model: keras.Model) -> keras.Model:
+    """The model of member 0 alone (the model itself when it has one member), sharing its layers."""
+    if model.get_layer("sentiment") is model.layers[-1]:
+        return model
+    return keras.Model(model.inputs, model.get_layer("sentiment").output)
 
 
 def save_keras(model: keras.Model, config: Config, path) -> None:
@@ -160,8 +203,13 @@ def summary_rows(config: Config) -> list[dict]:
             for layer in model.layers[1:]]
 
 
-def recurrent_layers(model: keras.Model) -> list[layers.Layer]:
-    return [layer for layer in model.layers if layer.name.startswith(("rnn_", "bi_rnn_"))]
+def recurrent_layers(model: keras.Model, member: int = 0) -> list[layers.Layer]:
+    prefix = member_prefix(member)
+    return [layer for layer in model.layers if layer.name.startswith((prefix + "rnn_", prefix + "bi_rnn_"))]
+
+
+def _embedding_layers(model: keras.Model) -> list[layers.Layer]:
+    return [layer for layer in model.layers if layer.name.endswith("embedding")]
 
 
 def embeddings_to_float16(model: keras.Model) -> None:
@@ -170,23 +218,44 @@ def embeddings_to_float16(model: keras.Model) -> None:
     They are most of a run's bytes, and rounding them moves no test prediction by more than
     ~1e-3. The model, model.keras, weights.npz and the NumPy engine then all hold the same numbers.
     """
-    embedding = model.get_layer("embedding")
-    for variable in embedding.trainable_weights:
-        variable.assign(np.asarray(variable).astype(np.float16).astype(np.float32))
+    for embedding in _embedding_layers(model):
+        for variable in embedding.trainable_weights:
+            variable.assign(np.asarray(variable).astype(np.float16).astype(np.float32))
 
 
-def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
-    """Weights under stable names that the NumPy engine (inference.py) reads."""
-    embedding = model.get_layer("embedding")
-    weights = {"embedding": np.asarray(embedding.embeddings)}
+def _member_variables(model: keras.Model, member: int) -> dict:
+    """Each weight of one member under the stable name the NumPy engine (inference.py) reads."""
+    prefix = member_prefix(member)
+    embedding = model.get_layer(prefix + "embedding")
+    variables = {"embedding": embedding.embeddings}
     if isinstance(embedding, WordAndBigramEmbedding):
-        weights["embedding/bigrams"] = np.asarray(embedding.bigram_embeddings)
-    for i, layer in enumerate(recurrent_layers(model), 1):
+        variables["embedding/bigrams"] = embedding.bigram_embeddings
+    for i, layer in enumerate(recurrent_layers(model, member), 1):
         directions = ({"forward": layer.forward_layer, "backward": layer.backward_layer}
                       if isinstance(layer, layers.Bidirectional) else {"forward": layer})
         for direction, rnn in directions.items():
             for name in ("kernel", "recurrent_kernel", "bias"):
-                weights[f"rnn_{i}/{direction}/{name}"] = np.asarray(getattr(rnn.cell, name))
-    head = model.get_layer("sentiment")
-    weights["head/kernel"], weights["head/bias"] = np.asarray(head.kernel), np.asarray(head.bias)
-    return weights
+                variables[f"rnn_{i}/{direction}/{name}"] = getattr(rnn.cell, name)
+    head = model.get_layer(prefix + "sentiment")
+    variables["head/kernel"], variables["head/bias"] = head.kernel, head.bias
+    return variables
+
+
+def _members(model: keras.Model) -> int:
+    return sum(layer.name.endswith("sentiment") for layer in model.layers)
+
+
+def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
+    """Weights under stable names; with several members, each array gains a leading member axis."""
+    members = [_member_variables(model, m) for m in range(_members(model))]
+    if len(members) == 1:
+        return {name: np.asarray(v) for name, v in members[0].items()}
+    return {name: np.stack([np.asarray(m[name]) for m in members]) for name in members[0]}
+
+
+def load_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
+    """The inverse of `export_weights`: a saved run's arrays into a model built from its config."""
+    count = _members(model)
+    for member in range(count):
+        for name, variable in _member_variables(model, member).items():
+            variable.assign(weights[name] if count == 1 else weights[name][member])

@@ -46,6 +46,9 @@ def model_card(name: str, config: Config, data: str, history, test: dict, meta: 
     epochs = len(history.epochs)
     best = history.best_epoch or epochs
     bigrams = f" + {config.bigram_buckets} hashed bigram buckets" if config.bigram_buckets else ""
+    ensemble = "" if config.members == 1 else (
+        f"an ensemble of {config.members} networks trained side by side (each from its own random start, "
+        "on its own loss; the prediction is the mean of their probabilities), each a ")
     # The kept epoch's validation accuracy (early stopping keeps the lowest validation loss, not the top accuracy).
     val = history.epochs[best - 1].get("val_accuracy", float("nan")) if history.epochs else float("nan")
     extras = [f"{label} {value}" for label, value in (("recurrent dropout", config.recurrent_dropout),
@@ -58,13 +61,15 @@ def model_card(name: str, config: Config, data: str, history, test: dict, meta: 
 **Task**: binary sentiment of English movie reviews (IMDB, Maas et al. 2011).
 **Data**: `{data}`, split `{config.split}`; validation = {config.validation_fraction:.0%} of the training half,
 held out from training; the test split was used once, after training.
-**Model**: {'bidirectional ' if config.bidirectional else ''}{config.cell} x{config.layers}, {config.units} units,
+**Model**: {ensemble}{'bidirectional ' if config.bidirectional else ''}{config.cell} x{config.layers},
+{config.units} units,
 embedding {config.embedding_dim}{bigrams}, vocabulary {config.vocab_size}, max length {config.maxlen}
 ({config.padding}-padded, {config.truncating}-truncated), pooling `{config.pooling}`, mask {config.mask},
 dropout {config.dropout}, word dropout {config.word_dropout}; {meta['parameters']:,} parameters.
 **Also**: {', '.join(extras) or 'nothing else'}; seed {config.seed}.
 **Training**: {config.optimizer} lr {config.learning_rate}, batch {config.batch_size}, {epochs} epochs run,
-best epoch {best} (weights restored: {config.early_stopping}); {history.seconds:.0f} s on {meta['hardware']}
+best epoch {best} by {config.monitor.replace('_', ' ')} (weights restored: {config.early_stopping});
+{history.seconds:.0f} s on {meta['hardware']}
 with Keras {meta['versions']['keras']} ({meta['versions']['backend']} backend).
 **Validation accuracy (kept epoch)**: {val:.4f}
 **Test**: accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}, ROC AUC {test['roc_auc']:.4f}, n = {test['n']}.

@@ -136,9 +136,8 @@ def encode_corpus(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding:
     """
     if not len(texts):  # "" is one empty review, but no texts are no reviews
         return np.zeros((0, maxlen), dtype=np.int32)
-    lookup = vocab._index.__getitem__  # type: ignore[attr-defined]
     kept = _kept_words(standardize_corpus(texts).split("\n"), maxlen, truncating)
-    return pad([list(map(lookup, words)) for words in kept], maxlen, padding, truncating)
+    return _place(*_ids_of(kept, vocab._index.__getitem__), maxlen, padding, truncating)  # type: ignore[attr-defined]
 
 
 def _kept_words(lines: list[str], maxlen: int, truncating: str) -> list[list[str]]:
@@ -149,6 +148,32 @@ def _kept_words(lines: list[str], maxlen: int, truncating: str) -> list[list[str
     return [line.split(None, maxlen)[:maxlen] for line in lines]
 
 
+def _ids_of(kept: list[list[str]], lookup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All reviews' ids in one flat array, with where each review starts and ends in it."""
+    lengths = np.fromiter(map(len, kept), np.int64, len(kept))
+    ids = np.fromiter(map(lookup, chain.from_iterable(kept)), np.int32, int(lengths.sum()))
+    ends = np.cumsum(lengths)
+    return ids, ends - lengths, ends
+
+
+def _place(ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, maxlen: int, padding: str,
+           truncating: str) -> np.ndarray:
+    """`pad` for reviews held as spans of one flat id array, in a few NumPy operations."""
+    out = np.zeros((len(starts), maxlen), np.int32)
+    if not len(ids):
+        return out
+    lengths = np.minimum(ends - starts, maxlen)
+    first = ends - lengths if truncating == "pre" else starts  # the first word kept
+    column = maxlen - lengths if padding == "pre" else np.zeros_like(lengths)  # where it goes
+    steps = np.arange(maxlen)
+    for block in range(0, len(starts), 4096):  # bounded memory for any corpus
+        rows = slice(block, block + 4096)
+        position = (first[rows] - column[rows])[:, None] + steps
+        real = (steps >= column[rows, None]) & (steps < (column[rows] + lengths[rows])[:, None])
+        out[rows] = np.where(real, ids[np.clip(position, 0, len(ids) - 1)], 0)
+    return out
+
+
 class _LocalIds(dict):
     """word -> id in order of first sight (from 1; 0 is padding), for one worker's share of the corpus."""
 
@@ -157,25 +182,39 @@ class _LocalIds(dict):
         return new_id
 
 
+_BOUNDARY = "<"  # marks where a review ends; standardizing blanks every "<", so no word is ever this
+
+
 def _tokenize_share(splits: list[list[str]], maxlen: int, padding: str, truncating: str,
                     ) -> tuple[Counter, list[str], list[np.ndarray]]:
     """One worker's share in one pass: word counts of its training reviews (the first split),
     and the kept words of every split as ids local to this share. The vocabulary is not known
-    yet; `_to_vocabulary` maps local ids to it afterwards, with NumPy."""
-    local, counts, arrays = _LocalIds(), Counter(), []
+    yet; `_to_vocabulary` maps local ids to it afterwards, with NumPy.
+
+    The training reviews are split and looked up as one list of words, with a boundary word
+    between reviews, and counted with `np.bincount` over their ids: no Python loop per review.
+    """
+    local = _LocalIds()
+    boundary, lookup = local[_BOUNDARY], local.__getitem__
+    counts: Counter = Counter()
+    arrays = []
     for k, texts in enumerate(splits):
         if not texts:
             arrays.append(np.zeros((0, maxlen), np.int32))
             continue
-        lines = standardize_corpus(texts).split("\n")
+        corpus = standardize_corpus(texts)
         if k == 0:
-            words = [line.split() for line in lines]
-            counts.update(chain.from_iterable(words))
-            kept = [w[-maxlen:] for w in words] if truncating == "pre" else [w[:maxlen] for w in words]
-        else:
-            kept = _kept_words(lines, maxlen, truncating)
-        lookup = local.__getitem__
-        arrays.append(pad([list(map(lookup, w)) for w in kept], maxlen, padding, truncating))
+            words = corpus.replace("\n", f" {_BOUNDARY} ").split()
+            ids = np.fromiter(map(lookup, words), np.int32, len(words))
+            ends = np.append(np.flatnonzero(ids == boundary), len(ids))
+            starts = np.append(0, ends[:-1] + 1)
+            per_id = np.bincount(ids, minlength=len(local) + 1)
+            counts = Counter(dict(zip(local, per_id[1:].tolist(), strict=True)))
+            del counts[_BOUNDARY]
+            arrays.append(_place(ids, starts, ends, maxlen, padding, truncating))
+        else:  # only the words a model reads are looked up
+            kept = _kept_words(corpus.split("\n"), maxlen, truncating)
+            arrays.append(_place(*_ids_of(kept, lookup), maxlen, padding, truncating))
     return counts, list(local), arrays
 
 
@@ -206,31 +245,49 @@ def encode_splits(train: Sequence[str], others: Sequence[Sequence[str]], vocab_s
     if workers is None:
         large = sum(map(len, splits)) >= PARALLEL_FROM
         workers = min(os.cpu_count() or 1, 4) if large and _spawn_is_safe() else 1
+    bounds = _share_bounds(splits, workers)
     shares = None
     if workers > 1:
         try:
-            shares = _tokenize_in_processes(splits, maxlen, padding, truncating, workers)
+            shares = _tokenize_in_processes(splits, bounds, maxlen, padding, truncating)
         except (BrokenProcessPool, OSError) as error:  # e.g. no way to start processes here: do it in one
             warnings.warn(f"tokenizing in one process: worker processes failed ({error})", stacklevel=2)
     if shares is None:
-        workers, shares = 1, [_tokenize_share(splits, maxlen, padding, truncating)]
+        bounds, shares = _share_bounds(splits, 1), [_tokenize_share(splits, maxlen, padding, truncating)]
     counts: Counter = Counter()
     for share_counts, _, _ in shares:
         counts.update(share_counts)
     vocab = Vocabulary.from_counts(counts, vocab_size)
-    arrays = [np.zeros((len(texts), maxlen), np.int32) for texts in splits]
-    for i, (_, local_words, local_arrays) in enumerate(shares):
-        for out, part in zip(arrays, _to_vocabulary(local_words, local_arrays, vocab), strict=True):
-            out[i::workers] = part  # share i holds reviews i, i + workers, ...
+    arrays = [np.concatenate(parts) if parts else np.zeros((0, maxlen), np.int32) for parts in zip(
+        *(_to_vocabulary(local_words, local_arrays, vocab) for _, local_words, local_arrays in shares), strict=True)]
     return vocab, arrays
 
 
-def _tokenize_in_processes(splits: list[list[str]], maxlen: int, padding: str, truncating: str, workers: int):
+PARENT_WEIGHT = 1.15  # this process starts at once, the others ~0.2 s later, so it takes a larger share
+
+
+def _share_bounds(splits: list[list[str]], workers: int) -> list[np.ndarray]:
+    """Where each share starts and ends in each split: contiguous parts, the first a bit larger."""
+    weights = np.cumsum([0.0, PARENT_WEIGHT, *[1.0] * (workers - 1)])
+    return [np.round(weights / weights[-1] * len(texts)).astype(int) for texts in splits]
+
+
+def _tokenize_in_processes(splits: list[list[str]], bounds: list[np.ndarray], maxlen: int, padding: str,
+                           truncating: str) -> list:
+    """Shares 1.. go to new processes while this one does share 0: one fewer process to start,
+    and no core idles while the others start."""
+    def share(i: int) -> list[list[str]]:
+        return [texts[b[i]:b[i + 1]] for texts, b in zip(splits, bounds, strict=True)]
+
+    workers = len(bounds[0]) - 1
     # spawn, not fork: the caller may hold threads (JAX, Streamlit) that a fork would copy mid-lock.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_tokenize_share, [texts[i::workers] for texts in splits], maxlen, padding, truncating)
-                   for i in range(workers)]
-        return [future.result() for future in futures]
+    pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = [pool.submit(_tokenize_share, share(i), maxlen, padding, truncating) for i in range(1, workers)]
+        own = _tokenize_share(share(0), maxlen, padding, truncating)
+        return [own, *(future.result() for future in futures)]
+    finally:
+        pool.shutdown(wait=False)  # the results are in; the processes may exit on their own time
 
 
 @dataclass(frozen=True)

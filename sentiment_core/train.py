@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from . import gradients
+from .batches import LengthBatches
 from .config import Config
 from .features import Encoded
 from .models import build_model
@@ -97,20 +98,33 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
         verbose: int = 0) -> tuple[keras.Model, History]:
     """Train a fresh model; early stopping restores the best-validation weights."""
     keras.utils.set_random_seed(config.seed)
-    steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
-    model = build_model(config, steps_per_epoch=steps)
+    # With the padding masked, cutting it off changes nothing but the time; without a mask the
+    # padding is part of what the model reads, so every batch keeps it. (TensorFlow's tf.data
+    # fixes one shape from the first batches, so that backend keeps whole rows too.)
+    cut_padding = config.mask and keras.backend.backend() != "tensorflow"
+    if cut_padding:
+        train = LengthBatches(encoded.x_train, encoded.y_train, config.batch_size, config.padding, shuffle=True,
+                              seed=config.seed)
+        data = {"x": train, "validation_data": LengthBatches(encoded.x_val, encoded.y_val, config.batch_size,
+                                                            config.padding)}
+        steps = len(train)
+    else:
+        data = {"x": encoded.x_train, "y": encoded.y_train, "validation_data": (encoded.x_val, encoded.y_val),
+                "batch_size": config.batch_size, "shuffle": True}
+        steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
+    model = build_model(config, steps_per_epoch=steps, any_length=cut_padding)
     history = History()
     on_event({"type": "start", "epochs": config.epochs, "steps_per_epoch": steps,
               "samples": int(len(encoded.x_train)), "parameters": int(model.count_params())})
     probe = probe_batch(encoded.x_val, encoded.y_val) if grad_probe else None
     callbacks: list[keras.callbacks.Callback] = [_Reporter(history, on_event, should_stop, probe, steps)]
-    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    stopper = keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
+                                            mode="max" if config.monitor == "val_accuracy" else "min",
+                                            restore_best_weights=True)
     if config.early_stopping:
         callbacks.append(stopper)
     t0 = time.perf_counter()
-    model.fit(encoded.x_train, encoded.y_train, validation_data=(encoded.x_val, encoded.y_val),
-              batch_size=config.batch_size, epochs=config.epochs, shuffle=True, callbacks=callbacks,
-              verbose=verbose)
+    model.fit(**data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     history.seconds = time.perf_counter() - t0
     history.stopped_early = stopper.stopped_epoch > 0
     if stopper.best_weights is not None:

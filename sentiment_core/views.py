@@ -256,7 +256,7 @@ def bounds(name: str, limits=None) -> tuple[float, float]:
     """A widget's range: config.RANGES, narrowed by the server's limits where it has one."""
     low, high = RANGES.get(name, (0, 2**31 - 1))
     cap = {"epochs": "max_epochs", "units": "max_units", "layers": "max_layers", "vocab_size": "max_vocab",
-           "maxlen": "max_maxlen", "embedding_dim": "max_embedding"}.get(name)
+           "maxlen": "max_maxlen", "embedding_dim": "max_embedding", "members": "max_members"}.get(name)
     if limits is not None and cap is not None:
         high = min(high, getattr(limits, cap))
     return low, high
@@ -299,6 +299,9 @@ HYPERPARAMETER_HELP = {
     "units": "Size of the hidden state: the network's working memory.",
     "layers": "Recurrent layers stacked on top of each other.",
     "bidirectional": "Also read the review backwards and combine both readings.",
+    "members": "1 = one network. More trains that many networks side by side, each from its own random start "
+               "and on its own loss, and predicts the mean of their probabilities: an ensemble. Their "
+               "mistakes differ, so the mean is right more often, at that many times the time and size.",
     "dropout": "Fraction of inputs dropped while training, against overfitting.",
     "word_dropout": "While training, this fraction of words is read as unknown, so the model cannot lean on a "
                     "few favourite words.",
@@ -318,6 +321,9 @@ HYPERPARAMETER_HELP = {
     "epochs": "Passes over the training reviews (at most).",
     "early_stopping": "Stop when the validation loss stops improving and keep the best epoch's weights.",
     "patience": "Epochs without improvement before early stopping.",
+    "monitor": "What early stopping watches on the validation reviews: the loss (how confident the right "
+               "answers are) or the accuracy (how many are right). They part ways when a model grows "
+               "overconfident, an ensemble's members especially.",
     "split": "'official': IMDB's 25k/25k halves; 'notebook': all reviews shuffled, 80/20, as the notebook did.",
     "validation_fraction": "Share of the training reviews held out to pick the best epoch.",
     "seed": "Random seed: the same seed gives the same split and start.",
@@ -569,10 +575,11 @@ def grad_norm_frame(histories: dict[str, dict], which: str = "last") -> pd.DataF
 
 
 # ---------------------------------------------------------------- comparing runs
-_COMPARE_FIRST = ["cell", "layers", "units", "bidirectional", "embedding_dim", "bigram_buckets", "vocab_size",
-                  "maxlen", "padding", "truncating", "mask", "pooling", "dropout", "word_dropout", "recurrent_dropout",
-                  "head_dropout", "optimizer", "learning_rate", "clipnorm", "weight_decay", "weight_averaging",
-                  "batch_size", "epochs", "early_stopping", "patience", "split", "validation_fraction", "seed"]
+_COMPARE_FIRST = ["members", "cell", "layers", "units", "bidirectional", "embedding_dim", "bigram_buckets",
+                  "vocab_size", "maxlen", "padding", "truncating", "mask", "pooling", "dropout", "word_dropout",
+                  "recurrent_dropout", "head_dropout", "optimizer", "learning_rate", "clipnorm", "weight_decay",
+                  "weight_averaging", "batch_size", "epochs", "early_stopping", "patience", "monitor", "split",
+                  "validation_fraction", "seed"]
 # Every Config field, in a readable order; fields added to Config later are appended.
 COMPARE_FIELDS = [f for f in _COMPARE_FIRST if f in {x.name for x in fields(Config)}] + [
     x.name for x in fields(Config) if x.name not in _COMPARE_FIRST]

@@ -162,6 +162,18 @@ def test_encode_splits_in_worker_processes_equals_one_process(sample_halves, pad
     np.testing.assert_array_equal(one[1], text.encode(test.texts, one_vocab, 80, padding, truncating))
 
 
+@pytest.mark.parametrize("padding", ["pre", "post"])
+@pytest.mark.parametrize("truncating", ["pre", "post"])
+def test_encode_splits_reads_nasty_strings_as_encode_does(padding, truncating):
+    train = ["", *NASTY, "<", ""]  # empty reviews at both ends, and one that is only the boundary's character
+    for maxlen in (3, 40, 400):
+        vocab, (x_train, x_test) = text.encode_splits(train, [NASTY[::-1]], 50, maxlen, padding, truncating,
+                                                      workers=1)
+        assert vocab.words == Vocabulary.build(train, 50).words
+        np.testing.assert_array_equal(x_train, text.encode(train, vocab, maxlen, padding, truncating))
+        np.testing.assert_array_equal(x_test, text.encode(NASTY[::-1], vocab, maxlen, padding, truncating))
+
+
 def test_encode_splits_falls_back_to_one_process_when_workers_cannot_start(sample_halves, monkeypatch):
     train, test = sample_halves
     expected = text.encode_splits(train.texts[:300], [test.texts[:100]], 500, 30, workers=1)

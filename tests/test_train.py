@@ -108,6 +108,16 @@ def test_early_stopping_restores_the_best_epoch(encoded, tiny_config):
     assert loss == pytest.approx(min(val_losses), abs=1e-4)
 
 
+def test_early_stopping_can_watch_validation_accuracy(encoded, tiny_config):
+    config = tiny_config(epochs=6, early_stopping=True, patience=1, learning_rate=2e-2, units=16,
+                         embedding_dim=16, batch_size=32, monitor="val_accuracy", members=2)
+    model, history = train.fit(config, encoded, grad_probe=False)
+    accuracies = [e["val_accuracy"] for e in history.epochs]
+    assert history.best_epoch == int(np.argmax(accuracies)) + 1
+    _, accuracy = model.evaluate(encoded.x_val, encoded.y_val, batch_size=config.batch_size, verbose=0)
+    assert accuracy == pytest.approx(max(accuracies), abs=1e-6)  # the ensemble's accuracy, as reported
+
+
 def test_same_seed_same_run(encoded, tiny_config):
     config = tiny_config(epochs=1)
     first_model, first = train.fit(config, encoded, grad_probe=False)
