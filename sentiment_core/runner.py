@@ -87,13 +87,11 @@ def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
 
 def save(path: Path, config: Config, encoded: Encoded, model, history, data: str,
          status: str = "complete", extra_meta: dict | None = None, keras_file: bool = True) -> Run:
-    """Evaluate and write a trained model as a run. Embeddings are kept as float16 (half the bytes);
-    every metric is computed from exactly the weights that are written."""
-    from .models import embeddings_to_float16, export_weights, save_keras
+    """Evaluate and write a trained model as a run. Embeddings are kept as int8 with a scale per row
+    (a quarter of the bytes); every metric is computed from exactly the weights that are written."""
+    from .models import quantize_embeddings, save_keras
 
-    embeddings_to_float16(model)
-    weights = {name: array.astype(np.float16) if name.startswith("embedding") else array
-               for name, array in export_weights(model).items()}
+    weights = quantize_embeddings(model)
     engine = Engine(config, encoded.vocab, weights)
     t0 = time.perf_counter()
     test = evaluate_run(engine, encoded.x_test, encoded.y_test)

@@ -46,7 +46,8 @@ def test_train_saves_a_complete_run(demo):
     assert run.meta["data"] == "sample" and run.meta["status"] == "complete"
     assert len(run.history["epochs"]) == 2
     assert (demo / "model.keras").is_file() and (demo / "card.md").read_text().startswith("# Model card: demo")
-    assert run.weights["embedding"].dtype == np.float16  # half the bytes; everything else float32
+    assert run.weights["embedding"].dtype == np.int8  # a quarter of the bytes; everything else float32
+    assert run.weights["embedding/scale"].shape == (run.config.vocab_size, 1)
     assert run.weights["rnn_1/forward/kernel"].dtype == np.float32
 
 

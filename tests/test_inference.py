@@ -183,3 +183,25 @@ def test_empty_and_unknown_texts_are_read(gru_run):
 def test_weights_that_do_not_fit_the_config_are_refused(gru_run):
     with pytest.raises(ValueError, match="do not match"):
         Engine(gru_run.config.replace(units=gru_run.config.units + 1), gru_run.vocab, gru_run.weights)
+
+
+def test_embedding_tables_are_stored_as_int8_steps_within_half_a_step():
+    from sentiment_core.inference import dequantize_tables, quantize_tables
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8)).astype(np.float32)
+    table[3] = 0.0
+    kernel = rng.normal(size=(8, 24)).astype(np.float32)
+    stored = quantize_tables({"embedding": table, "rnn_1/forward/kernel": kernel})
+    assert stored["embedding"].dtype == np.int8 and stored["embedding/scale"].shape == (50, 1)
+    assert stored["rnn_1/forward/kernel"] is kernel  # only embeddings are rounded
+    back = dequantize_tables(stored)
+    assert back.keys() == {"embedding", "rnn_1/forward/kernel"}
+    assert (np.abs(back["embedding"] - table) <= stored["embedding/scale"] / 2 + 1e-7).all()
+    assert (back["embedding"][3] == 0).all() and np.abs(stored["embedding"]).max() == 127
+    np.testing.assert_array_equal(quantize_tables(back)["embedding"], stored["embedding"])  # stable
+    members = quantize_tables({"embedding": np.stack([table, 3 * table])})  # an ensemble: a scale per member and row
+    assert members["embedding/scale"].shape == (2, 50, 1)
+    nonzero = np.arange(50) != 3  # an all-zero row keeps scale 1
+    np.testing.assert_allclose(members["embedding/scale"][1][nonzero], 3 * members["embedding/scale"][0][nonzero],
+                               rtol=1e-6)
