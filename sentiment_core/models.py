@@ -139,20 +139,31 @@ def _network(config: Config, token_ids, member: int):
     return layers.Dense(1, activation="sigmoid", name=prefix + "sentiment")(x)
 
 
+def _per_member(labels, member_probabilities):
+    """Labels (B, M) when each member read its own reviews (training), else one label per row for all."""
+    labels = ops.cast(labels, member_probabilities.dtype)
+    if len(labels.shape) == 2 and labels.shape[-1] == member_probabilities.shape[-1]:
+        return labels, True
+    return ops.broadcast_to(ops.reshape(labels, (-1, 1)), ops.shape(member_probabilities)), False
+
+
 def members_loss(labels, member_probabilities):
     """Each member's binary cross-entropy, averaged over the members: no member's gradient depends on another."""
-    labels = ops.reshape(ops.cast(labels, member_probabilities.dtype), (-1, 1))
-    return keras.losses.binary_crossentropy(ops.broadcast_to(labels, ops.shape(member_probabilities)),
-                                            member_probabilities)
+    labels, _ = _per_member(labels, member_probabilities)
+    return keras.losses.binary_crossentropy(labels, member_probabilities)
 
 
 def ensemble_accuracy(labels, member_probabilities):
-    """Accuracy of the members' mean probability: what the ensemble predicts."""
-    return keras.metrics.binary_accuracy(labels, ops.mean(member_probabilities, axis=-1, keepdims=True))
+    """Accuracy of the members' mean probability, what the ensemble predicts, where all read the same
+    reviews; while training (each member its own reviews), the members' mean accuracy."""
+    labels, own = _per_member(labels, member_probabilities)
+    if own:
+        return keras.metrics.binary_accuracy(labels, member_probabilities)
+    return keras.metrics.binary_accuracy(labels[:, :1], ops.mean(member_probabilities, axis=-1, keepdims=True))
 
 
 def build_model(config: Config, compile: bool = True, steps_per_epoch: int | None = None,
-                any_length: bool = False) -> keras.Model:
+                any_length: bool = False, member_inputs: bool = False) -> keras.Model:
     """One network, or `config.members` of them side by side on the same input.
 
     Members share nothing but the batches: each starts from its own random weights and is trained
@@ -160,10 +171,18 @@ def build_model(config: Config, compile: bool = True, steps_per_epoch: int | Non
     model outputs one probability per member. Their mean is the prediction.
     With weight averaging, the optimizer writes the averaged weights into the model every
     `steps_per_epoch` steps, so validation, early stopping and the saved run all see them.
-    `any_length` accepts batches cut shorter than maxlen (batches.LengthBatches).
+    `any_length` accepts batches cut shorter than maxlen (batches.LengthBatches). `member_inputs` takes
+    (B, M, T) batches, one row of reviews per member, so that each member reads the data in its own
+    order while training; the saved and rebuilt models take (B, T) and give every member the same review.
     """
-    token_ids = keras.Input(shape=(None if any_length else config.maxlen,), dtype="int32", name="token_ids")
-    outputs = [_network(config, token_ids, member) for member in range(config.members)]
+    steps = None if any_length else config.maxlen
+    if member_inputs and config.members > 1:
+        token_ids = keras.Input(shape=(config.members, steps), dtype="int32", name="token_ids")
+        streams = [token_ids[:, member] for member in range(config.members)]
+    else:
+        token_ids = keras.Input(shape=(steps,), dtype="int32", name="token_ids")
+        streams = [token_ids] * config.members
+    outputs = [_network(config, stream, member) for member, stream in enumerate(streams)]
     probability = outputs[0] if len(outputs) == 1 else layers.Concatenate(name="members")(outputs)
     model = keras.Model(token_ids, probability, name=f"{config.cell}_sentiment")
     if not compile:

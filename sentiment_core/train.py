@@ -20,7 +20,7 @@ from . import gradients
 from .batches import LengthBatches
 from .config import Config
 from .features import Encoded
-from .models import build_model
+from .models import build_model, export_weights, load_weights
 
 Event = dict
 OnEvent = Callable[[Event], None]
@@ -102,17 +102,18 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
     # padding is part of what the model reads, so every batch keeps it. (TensorFlow's tf.data
     # fixes one shape from the first batches, so that backend keeps whole rows too.)
     cut_padding = config.mask and keras.backend.backend() != "tensorflow"
-    if cut_padding:
+    members = config.members
+    if cut_padding or members > 1:  # an ensemble's members each read the data in their own order
         train = LengthBatches(encoded.x_train, encoded.y_train, config.batch_size, config.padding, shuffle=True,
-                              seed=config.seed)
+                              seed=config.seed, members=members, cut=cut_padding)
         data = {"x": train, "validation_data": LengthBatches(encoded.x_val, encoded.y_val, config.batch_size,
-                                                            config.padding)}
+                                                            config.padding, members=members, cut=cut_padding)}
         steps = len(train)
     else:
         data = {"x": encoded.x_train, "y": encoded.y_train, "validation_data": (encoded.x_val, encoded.y_val),
                 "batch_size": config.batch_size, "shuffle": True}
         steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
-    model = build_model(config, steps_per_epoch=steps, any_length=cut_padding)
+    model = build_model(config, steps_per_epoch=steps, any_length=cut_padding, member_inputs=members > 1)
     history = History()
     on_event({"type": "start", "epochs": config.epochs, "steps_per_epoch": steps,
               "samples": int(len(encoded.x_train)), "parameters": int(model.count_params())})
@@ -126,6 +127,9 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
     t0 = time.perf_counter()
     model.fit(**data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     history.seconds = time.perf_counter() - t0
+    if members > 1:  # callers get the (B, T) model that every saved run has, holding the trained weights
+        trained, model = model, build_model(config, steps_per_epoch=steps)
+        load_weights(model, export_weights(trained))
     history.stopped_early = stopper.stopped_epoch > 0
     if stopper.best_weights is not None:
         history.best_epoch = stopper.best_epoch + 1

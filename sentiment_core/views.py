@@ -299,9 +299,11 @@ HYPERPARAMETER_HELP = {
     "units": "Size of the hidden state: the network's working memory.",
     "layers": "Recurrent layers stacked on top of each other.",
     "bidirectional": "Also read the review backwards and combine both readings.",
-    "members": "1 = one network. More trains that many networks side by side, each from its own random start "
-               "and on its own loss, and predicts the mean of their probabilities: an ensemble. Their "
-               "mistakes differ, so the mean is right more often, at that many times the time and size.",
+    "members": "1 = one network. More trains that many networks side by side, each from its own random start, "
+               "in its own order of the reviews and on its own loss, and predicts the mean of their "
+               "probabilities: an ensemble. Their mistakes differ, so the mean is right more often, at that "
+               "many times the time and size. Training accuracy is then the members' average; validation "
+               "accuracy is the ensemble's.",
     "dropout": "Fraction of inputs dropped while training, against overfitting.",
     "word_dropout": "While training, this fraction of words is read as unknown, so the model cannot lean on a "
                     "few favourite words.",

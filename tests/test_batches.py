@@ -69,6 +69,27 @@ def test_a_masked_model_gives_the_same_output_without_the_cut_padding(tiny_confi
     x = padded_reviews(64, 40, padding, seed=5, longest=20)
     batches = LengthBatches(x, np.zeros(64), batch_size=64, padding=padding)
     cut, _ = batches[0]
-    rows = batches.batches[0]
+    rows = batches.batches[0][0]
     assert cut.shape[1] < 40
     np.testing.assert_allclose(model.predict(cut, verbose=0), model.predict(x[rows], verbose=0), atol=1e-6)
+
+
+def test_ensemble_members_each_read_every_review_in_their_own_order_and_validate_on_the_same():
+    x, y = padded_reviews(300, 50, "pre"), np.arange(300)
+    train = LengthBatches(x, y, 32, shuffle=True, seed=2, members=3)
+    seen = [[], [], []]
+    for i in range(len(train)):
+        xb, yb = train[i]
+        assert xb.shape[:2] == (len(yb), 3) and yb.shape == (len(yb), 3)
+        for member in range(3):
+            width = 50 - xb.shape[2]
+            np.testing.assert_array_equal(np.hstack([np.zeros((len(yb), width), np.int32), xb[:, member]]),
+                                          x[yb[:, member]])
+            seen[member] += yb[:, member].tolist()
+    assert all(sorted(s) == list(range(300)) for s in seen)
+    assert seen[0] != seen[1] != seen[2]  # their own orders
+    validation = LengthBatches(x, y, 32, members=3)
+    xb, yb = validation[0]
+    assert yb.shape == (32,) and all((xb[:, m] == xb[:, 0]).all() for m in range(3))
+    whole = LengthBatches(x, y, 32, shuffle=True, members=3, cut=False)
+    assert all(whole[i][0].shape[2] == 50 for i in range(len(whole)))
