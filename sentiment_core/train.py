@@ -25,6 +25,7 @@ from .models import build_model, export_weights, load_weights
 Event = dict
 OnEvent = Callable[[Event], None]
 PROBE_SIZE = 32
+WORTH_CUTTING = 0.25  # cut batches to length when at least this share of the steps is padding
 
 
 @dataclass
@@ -86,6 +87,11 @@ class _Reporter(keras.callbacks.Callback):
         return norms
 
 
+def padding_share(x: np.ndarray) -> float:
+    """The fraction of a padded array that is padding."""
+    return float((x == 0).mean()) if x.size else 0.0
+
+
 def probe_batch(x: np.ndarray, y: np.ndarray, size: int = PROBE_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """The longest validation reviews, fixed for the whole run, so epochs are comparable."""
     lengths = (x != 0).sum(axis=1)
@@ -100,8 +106,10 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
     keras.utils.set_random_seed(config.seed)
     # With the padding masked, cutting it off changes nothing but the time; without a mask the
     # padding is part of what the model reads, so every batch keeps it. (TensorFlow's tf.data
-    # fixes one shape from the first batches, so that backend keeps whole rows too.)
-    cut_padding = config.mask and keras.backend.backend() != "tensorflow"
+    # fixes one shape from the first batches, so that backend keeps whole rows too.) Where reviews
+    # fill most of maxlen, there is little to cut, and Keras' own array batches are quicker.
+    cut_padding = (config.mask and keras.backend.backend() != "tensorflow"
+                   and padding_share(encoded.x_train) >= WORTH_CUTTING)
     members = config.members
     if cut_padding or members > 1:  # an ensemble's members each read the data in their own order
         train = LengthBatches(encoded.x_train, encoded.y_train, config.batch_size, config.padding, shuffle=True,

@@ -170,3 +170,16 @@ def test_gradient_probe_does_not_change_the_training(encoded, tiny_config):
     _, probed = train.fit(config, data, grad_probe=True)
     _, plain = train.fit(config, data, grad_probe=False)
     assert [b["loss"] for b in probed.batches] == [b["loss"] for b in plain.batches]
+
+
+def test_batches_are_cut_to_length_only_where_padding_is_worth_cutting(cache_dir, tiny_config):
+    long_rows = tiny_config(maxlen=400, units=4, embedding_dim=4)  # most sample reviews are far shorter
+    data = features.prepare("sample", long_rows, cache_dir)
+    assert train.padding_share(data.x_train) >= train.WORTH_CUTTING
+    model, history = train.fit(long_rows, data, grad_probe=False)
+    assert model.inputs[0].shape[1] is None and len(history.epochs) == 1  # trained on batches cut to length
+    short_rows = tiny_config(maxlen=20)  # nearly every review fills 20 words
+    data = features.prepare("sample", short_rows, cache_dir)
+    assert train.padding_share(data.x_train) < train.WORTH_CUTTING
+    model, _ = train.fit(short_rows, data, grad_probe=False)
+    assert model.inputs[0].shape[1] == 20
