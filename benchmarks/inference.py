@@ -40,7 +40,7 @@ from sentiment_core.explain import keras_model
 from sentiment_core.inference import Engine
 run = load_run(sys.argv[1])
 ids = Engine.from_run(run).encode([sys.argv[2]])
-p = float(keras_model(run).predict(ids, verbose=0)[0, 0])
+p = float(keras_model(run).predict(ids, verbose=0).mean(axis=-1)[0])  # an ensemble: its members' mean
 print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20, "p": p}))
 """
 
@@ -91,7 +91,8 @@ def main() -> None:
         ids = engine.encode([text])
         keras_predict = timed(lambda m=model, e=engine: m.predict(e.encode([text]), verbose=0), repeats=50)
         keras_call = timed(lambda m=model, e=engine: np.asarray(m(e.encode([text]), training=False)), repeats=50)
-        gap = abs(float(model.predict(ids, verbose=0)[0, 0]) - float(engine.predict([text])[0]))
+        keras_p = float(model.predict(ids, verbose=0).mean(axis=-1)[0])  # an ensemble predicts its members' mean
+        gap = abs(keras_p - float(engine.predict([text])[0]))
         light, heavy = fresh(FRESH_NUMPY, str(path), text), fresh(FRESH_KERAS, str(path), text)
         assert not light["imported"], light
         print(f"| {path.name} | {ours[0]:.2f} / {ours[1]:.2f} | {keras_predict[0]:.1f} | {keras_call[0]:.1f} "

@@ -53,7 +53,6 @@ OUR_EPOCH = r"""
 import json, sys, time, numpy as np
 from sentiment_core.config import PRESETS
 from sentiment_core.models import build_model
-from sentiment_core.batches import LengthBatches
 import keras
 d = np.load(sys.argv[1])
 x, y = d["x"], d["y"]
@@ -62,19 +61,14 @@ seed_like = PRESETS["notebook"].replace(batch_size=32)  # the seed's batch size,
 for name, cfg in (("notebook", PRESETS["notebook"]), ("notebook_batch32", seed_like),
                   ("lstm", seed_like.replace(cell="lstm")), ("gru", seed_like.replace(cell="gru"))):
     keras.utils.set_random_seed(0)
+    model = build_model(cfg)
     times = []
     class T(keras.callbacks.Callback):
         def on_epoch_begin(self, e, logs=None): self.t = time.perf_counter()
         def on_epoch_end(self, e, logs=None): times.append(time.perf_counter() - self.t)
     epochs = int(sys.argv[2]) if name.startswith("notebook") else 2
+    model.fit(x, y, epochs=epochs, batch_size=cfg.batch_size, validation_split=0.2, verbose=0, callbacks=[T()])
     n_train = int(len(x) * 0.8)
-    if name == "notebook":  # as train.fit runs the preset: each batch cut to its longest review
-        model = build_model(cfg, any_length=True)
-        model.fit(LengthBatches(x[:n_train], y[:n_train], cfg.batch_size, shuffle=True), epochs=epochs,
-                  validation_data=LengthBatches(x[n_train:], y[n_train:], cfg.batch_size), verbose=0, callbacks=[T()])
-    else:  # whole rows, for samples/s at a fixed length
-        model = build_model(cfg)
-        model.fit(x, y, epochs=epochs, batch_size=cfg.batch_size, validation_split=0.2, verbose=0, callbacks=[T()])
     results[name] = {"epoch_seconds": times, "samples_per_second": n_train / min(times)}
 print(json.dumps(results))
 """
