@@ -58,7 +58,7 @@ class Limits:
     max_maxlen: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MAXLEN", 500))
     max_embedding: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_EMBEDDING", 256))
     max_bigram_buckets: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_BIGRAM_BUCKETS", 100_000))
-    max_members: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MEMBERS", 3))
+    max_members: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MEMBERS", 4))
     max_train_samples: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_TRAIN_SAMPLES", 25_000))
 
     def check(self, config: Config) -> None:

@@ -172,3 +172,13 @@ def test_a_job_nobody_watches_still_finishes(folders):
         assert runs.load_run(folders["runs"] / "orphan").metrics["n"] == 1000
     finally:
         m.shutdown()
+
+
+def test_a_server_with_default_limits_accepts_every_preset_and_names_the_limit_it_refuses(monkeypatch):
+    for variable in ("SENTIMENT_MAX_MEMBERS", "SENTIMENT_MAX_MAXLEN", "SENTIMENT_MAX_VOCAB", "SENTIMENT_MAX_EMBEDDING"):
+        monkeypatch.delenv(variable, raising=False)
+    for preset in PRESETS.values():
+        Limits().check(preset)  # e.g. best: four members, maxlen 400, 50k bigram buckets
+    monkeypatch.setenv("SENTIMENT_MAX_MEMBERS", "2")
+    with pytest.raises(JobError, match="members 4 is above this server's limit of 2 .*SENTIMENT_MAX_MEMBERS"):
+        Limits().check(PRESETS["best"])
