@@ -228,10 +228,6 @@ def recurrent_layers(model: keras.Model, member: int = 0) -> list[layers.Layer]:
     return [layer for layer in model.layers if layer.name.startswith((prefix + "rnn_", prefix + "bi_rnn_"))]
 
 
-def _embedding_layers(model: keras.Model) -> list[layers.Layer]:
-    return [layer for layer in model.layers if layer.name.endswith("embedding")]
-
-
 def quantize_embeddings(model: keras.Model) -> dict[str, np.ndarray]:
     """The weights to store, embedding tables as int8 with a scale per row (inference.quantize_tables).
 

@@ -245,20 +245,20 @@ def encode_splits(train: Sequence[str], others: Sequence[Sequence[str]], vocab_s
     if workers is None:
         large = sum(map(len, splits)) >= PARALLEL_FROM
         workers = min(os.cpu_count() or 1, 4) if large and _spawn_is_safe() else 1
-    bounds = _share_bounds(splits, workers)
     shares = None
     if workers > 1:
         try:
-            shares = _tokenize_in_processes(splits, bounds, maxlen, padding, truncating)
+            shares = _tokenize_in_processes(splits, workers, maxlen, padding, truncating)
         except (BrokenProcessPool, OSError) as error:  # e.g. no way to start processes here: do it in one
             warnings.warn(f"tokenizing in one process: worker processes failed ({error})", stacklevel=2)
     if shares is None:
-        bounds, shares = _share_bounds(splits, 1), [_tokenize_share(splits, maxlen, padding, truncating)]
+        shares = [_tokenize_share(splits, maxlen, padding, truncating)]
     counts: Counter = Counter()
     for share_counts, _, _ in shares:
         counts.update(share_counts)
     vocab = Vocabulary.from_counts(counts, vocab_size)
-    arrays = [np.concatenate(parts) if parts else np.zeros((0, maxlen), np.int32) for parts in zip(
+    # Shares are contiguous parts of each split, in order, so each split is its shares joined.
+    arrays = [np.concatenate(parts) for parts in zip(
         *(_to_vocabulary(local_words, local_arrays, vocab) for _, local_words, local_arrays in shares), strict=True)]
     return vocab, arrays
 
@@ -272,14 +272,15 @@ def _share_bounds(splits: list[list[str]], workers: int) -> list[np.ndarray]:
     return [np.round(weights / weights[-1] * len(texts)).astype(int) for texts in splits]
 
 
-def _tokenize_in_processes(splits: list[list[str]], bounds: list[np.ndarray], maxlen: int, padding: str,
+def _tokenize_in_processes(splits: list[list[str]], workers: int, maxlen: int, padding: str,
                            truncating: str) -> list:
     """Shares 1.. go to new processes while this one does share 0: one fewer process to start,
     and no core idles while the others start."""
+    bounds = _share_bounds(splits, workers)
+
     def share(i: int) -> list[list[str]]:
         return [texts[b[i]:b[i + 1]] for texts, b in zip(splits, bounds, strict=True)]
 
-    workers = len(bounds[0]) - 1
     # spawn, not fork: the caller may hold threads (JAX, Streamlit) that a fork would copy mid-lock.
     pool = ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("spawn"))
     try:
