@@ -109,6 +109,7 @@ with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune
         st.markdown("**Model**")
         choice("cell", "Cell", {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"})
         number("embedding_dim", "Embedding size", step=8)
+        number("embedding_rank", "Saved embedding rank", step=4)
         number("bigram_buckets", "Bigram buckets", step=10_000)
         number("units", "Units", step=8)
         slider("layers", "Layers")

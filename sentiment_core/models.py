@@ -228,13 +228,14 @@ def recurrent_layers(model: keras.Model, member: int = 0) -> list[layers.Layer]:
     return [layer for layer in model.layers if layer.name.startswith((prefix + "rnn_", prefix + "bi_rnn_"))]
 
 
-def quantize_embeddings(model: keras.Model) -> dict[str, np.ndarray]:
-    """The weights to store, embedding tables as int8 with a scale per row (inference.quantize_tables).
+def quantize_embeddings(model: keras.Model, rank: int = 0) -> dict[str, np.ndarray]:
+    """The weights to store, embedding tables as int8 with a scale per row, first cut to `rank`
+    directions if 0 < rank < their size (inference.quantize_tables).
 
     The model's tables are set to exactly the values stored, so model.keras, weights.npz, the NumPy
     engine and every metric computed from them hold the same numbers.
     """
-    stored = quantize_tables(export_weights(model))
+    stored = quantize_tables(export_weights(model), rank)
     load_weights(model, stored)
     return stored
 

@@ -48,7 +48,10 @@ def model_card(name: str, config: Config, data: str, history, test: dict, meta: 
     bigrams = f" + {config.bigram_buckets} hashed bigram buckets" if config.bigram_buckets else ""
     ensemble = "" if config.members == 1 else (
         f"an ensemble of {config.members} networks trained side by side (each from its own random start, "
-        "on its own loss; the prediction is the mean of their probabilities), each a ")
+        "in its own order of the reviews, on its own loss; the prediction is the mean of their "
+        "probabilities), each a ")
+    cut = (f", cut to rank {config.embedding_rank} of {config.embedding_dim} (a truncated SVD, after training)"
+           if 0 < config.embedding_rank < config.embedding_dim else "")
     # The kept epoch's validation accuracy (early stopping keeps the lowest validation loss, not the top accuracy).
     val = history.epochs[best - 1].get("val_accuracy", float("nan")) if history.epochs else float("nan")
     extras = [f"{label} {value}" for label, value in (("recurrent dropout", config.recurrent_dropout),
@@ -71,6 +74,8 @@ dropout {config.dropout}, word dropout {config.word_dropout}; {meta['parameters'
 best epoch {best} by {config.monitor.replace('_', ' ')} (weights restored: {config.early_stopping});
 {history.seconds:.0f} s on {meta['hardware']}
 with Keras {meta['versions']['keras']} ({meta['versions']['backend']} backend).
+**Stored**: embedding tables as int8 with a scale per row{cut}; every metric here is
+computed from the stored weights.
 **Validation accuracy (kept epoch)**: {val:.4f}
 **Test**: accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}, ROC AUC {test['roc_auc']:.4f}, n = {test['n']}.
 
@@ -88,10 +93,11 @@ def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
 def save(path: Path, config: Config, encoded: Encoded, model, history, data: str,
          status: str = "complete", extra_meta: dict | None = None, keras_file: bool = True) -> Run:
     """Evaluate and write a trained model as a run. Embeddings are kept as int8 with a scale per row
-    (a quarter of the bytes); every metric is computed from exactly the weights that are written."""
+    (a quarter of the bytes), cut to `config.embedding_rank` directions first if it is set; every metric
+    is computed from exactly the weights that are written."""
     from .models import quantize_embeddings, save_keras
 
-    weights = quantize_embeddings(model)
+    weights = quantize_embeddings(model, config.embedding_rank)
     engine = Engine(config, encoded.vocab, weights)
     t0 = time.perf_counter()
     test = evaluate_run(engine, encoded.x_test, encoded.y_test)

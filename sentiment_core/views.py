@@ -296,6 +296,10 @@ HYPERPARAMETER_HELP = {
     "bigram_buckets": "0 = off. Otherwise each pair of neighbouring words also gets a learned vector, hashed into "
                       "this many buckets and added to the word's (fastText's bigram trick). Costs buckets × "
                       "embedding size parameters.",
+    "embedding_rank": "0 = off. Otherwise the saved embedding tables keep only this many of their strongest "
+                      "directions (a truncated SVD), which makes the run several times smaller. Training is "
+                      "unchanged; the test metrics are those of the saved weights. A size at or above the "
+                      "embedding size keeps the tables whole.",
     "units": "Size of the hidden state: the network's working memory.",
     "layers": "Recurrent layers stacked on top of each other.",
     "bidirectional": "Also read the review backwards and combine both readings.",

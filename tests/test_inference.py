@@ -29,6 +29,7 @@ VARIANTS: dict[str, dict] = {
     "no_mask_mean_lstm": dict(cell="lstm", mask=False, pooling="mean"),
     "post_lstm": dict(cell="lstm", padding="post", truncating="post"),
     "bi_stacked_post_max_lstm": dict(cell="lstm", layers=2, bidirectional=True, padding="post", pooling="max"),
+    "bigram_rank_gru": dict(cell="gru", bigram_buckets=300, embedding_rank=3),
 }
 
 SHORT = ["great movie", "awful", "not good at all, but the acting was fine", "a wonderful, moving film",
@@ -204,4 +205,33 @@ def test_embedding_tables_are_stored_as_int8_steps_within_half_a_step():
     assert members["embedding/scale"].shape == (2, 50, 1)
     nonzero = np.arange(50) != 3  # an all-zero row keeps scale 1
     np.testing.assert_allclose(members["embedding/scale"][1][nonzero], 3 * members["embedding/scale"][0][nonzero],
-                               rtol=1e-6)
+                               rtol=1e-3)  # float16 scales
+
+
+def test_embedding_tables_cut_to_a_rank_keep_their_strongest_directions():
+    from sentiment_core.inference import dequantize_tables, quantize_tables
+
+    rng = np.random.default_rng(1)
+    signal = rng.normal(size=(2, 300, 3)) @ rng.normal(size=(2, 3, 16))  # two members, rank 3 each
+    tables = (signal + 0.01 * rng.normal(size=signal.shape)).astype(np.float32)
+    stored = quantize_tables({"embedding": tables, "embedding/bigrams": tables[:, :100]}, rank=3)
+    assert stored["embedding"].shape == (2, 300, 3) and stored["embedding"].dtype == np.int8
+    assert stored["embedding/basis"].shape == (2, 3, 16) and stored["embedding/bigrams/basis"].shape == (2, 3, 16)
+    back = dequantize_tables(stored)
+    assert back.keys() == {"embedding", "embedding/bigrams"} and back["embedding"].shape == (2, 300, 16)
+    for name, table in (("embedding", tables), ("embedding/bigrams", tables[:, :100])):
+        assert np.linalg.norm(back[name] - table) / np.linalg.norm(table) < 0.02  # noise and rounding only
+    cut_too_far = dequantize_tables(quantize_tables({"embedding": tables}, rank=1))["embedding"]
+    assert np.linalg.norm(cut_too_far - tables) / np.linalg.norm(tables) > 0.2  # a rank that drops signal shows
+    whole = quantize_tables({"embedding": tables}, rank=16)  # no smaller than the table: kept whole
+    assert "embedding/basis" not in whole and whole["embedding"].shape == tables.shape
+
+
+def test_a_run_saved_at_a_rank_stores_its_factors(trained):
+    run = trained(**VARIANTS["bigram_rank_gru"])  # its Keras parity is checked with the other variants
+    c = run.config
+    assert run.weights["embedding"].shape == (c.vocab_size, 3) and run.weights["embedding"].dtype == np.int8
+    assert run.weights["embedding/basis"].shape == (3, c.embedding_dim)
+    assert run.weights["embedding/bigrams"].shape == (c.bigram_buckets, 3)
+    whole = trained(cell="gru")
+    assert "embedding/basis" not in whole.weights and whole.weights["embedding"].shape[1] == c.embedding_dim
