@@ -233,5 +233,6 @@ def test_a_run_saved_at_a_rank_stores_its_factors(trained):
     assert run.weights["embedding"].shape == (c.vocab_size, 3) and run.weights["embedding"].dtype == np.int8
     assert run.weights["embedding/basis"].shape == (3, c.embedding_dim)
     assert run.weights["embedding/bigrams"].shape == (c.bigram_buckets, 3)
+    assert f"cut to rank 3 of {c.embedding_dim}" in (run.path / "card.md").read_text()
     whole = trained(cell="gru")
     assert "embedding/basis" not in whole.weights and whole.weights["embedding"].shape[1] == c.embedding_dim

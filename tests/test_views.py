@@ -153,3 +153,12 @@ def test_views_does_not_import_streamlit_or_keras():
             "bad = [m for m in ('streamlit', 'keras', 'tensorflow', 'jax') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_hyperparameter_explains_itself_on_the_train_page():
+    from dataclasses import fields
+
+    from sentiment_core.config import Config
+
+    missing = [f.name for f in fields(Config) if len(views.help_text(f.name)) < 20]
+    assert not missing, f"no help text for {missing}"
