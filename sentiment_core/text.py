@@ -31,30 +31,49 @@ PAD, OOV = 0, 1
 PARALLEL_FROM = 20_000  # reviews; below this, starting worker processes costs more than it saves
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
 
-_BREAK = re.compile(r"<br */?>", re.IGNORECASE)
+_BREAK = re.compile(rb"<br */?>")  # on lowercased UTF-8
+_APOSTROPHE = "\u2019".encode()  # the typographic one: dropped, as "'" is ("don\u2019t" -> "dont")
+# What str.split() takes for whitespace beyond ASCII's " \t\n\r\v\f": blanked to a space in a corpus,
+# so that its bytes (split on ASCII whitespace only) split exactly as its text would.
+_UNICODE_SPACES = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+_ASCII_SPACES = b"\x1c\x1d\x1e\x1f"  # in the byte table below
 _NEWLINES = str.maketrans("\n", " ")
 # Punctuation is ASCII, and ASCII bytes never occur inside a multi-byte UTF-8
 # character, so a byte-level translate is safe and ~20x faster than str.translate.
 _PUNCTUATION = bytes(range(256)).translate(
-    bytes.maketrans(string.punctuation.replace("'", "").encode(), b" " * (len(string.punctuation) - 1)))
+    bytes.maketrans(string.punctuation.replace("'", "").encode() + _ASCII_SPACES,
+                    b" " * (len(string.punctuation) - 1 + len(_ASCII_SPACES))))
 
 
 def standardize(text: str) -> str:
     """Lowercase, drop `<br />` markup and punctuation; apostrophes join ("don't" -> "dont")."""
-    return _clean(text.translate(_NEWLINES).lower())
+    return _clean(_utf8(text.translate(_NEWLINES).lower())).decode("utf-8", "surrogatepass")
 
 
-def _clean(lowered: str) -> str:
-    lowered = _BREAK.sub(" ", lowered).replace("\u2019", "")
-    return lowered.encode("utf-8", "surrogatepass").translate(_PUNCTUATION, b"'").decode("utf-8", "surrogatepass")
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _clean(lowered: bytes) -> bytes:
+    return _BREAK.sub(b" ", lowered).replace(_APOSTROPHE, b"").translate(_PUNCTUATION, b"'")
 
 
 def standardize_corpus(texts: Sequence[str]) -> str:
-    """All reviews standardized at once, one per line. Each review is lowercased on its own:
-    most are ASCII, and str.lower is several times faster on a string that is all ASCII."""
-    joined = "\n".join([t.lower() for t in texts])
-    if joined.count("\n") != max(len(texts) - 1, 0):  # some review holds a newline of its own
-        joined = "\n".join(t.translate(_NEWLINES).lower() for t in texts)
+    """All reviews standardized at once, one per line."""
+    return standardize_corpus_bytes(texts).decode("utf-8", "surrogatepass")
+
+
+def standardize_corpus_bytes(texts: Sequence[str]) -> bytes:
+    """`standardize_corpus` as UTF-8, which splits into words faster than text, and the same way.
+
+    Each review is lowercased and encoded on its own: most are ASCII, and a few characters beyond
+    Latin-1 in one review would make a joined text take 2-4 bytes for every character of all of them.
+    """
+    lowered = [t.lower() for t in texts]
+    lowered = [t if t.isascii() else _UNICODE_SPACES.sub(" ", t) for t in lowered]  # isascii() is a flag
+    joined = b"\n".join([_utf8(t) for t in lowered])
+    if joined.count(b"\n") != max(len(texts) - 1, 0):  # some review holds a newline of its own
+        joined = b"\n".join([_utf8(t.translate(_NEWLINES)) for t in lowered])
     return _clean(joined)
 
 
@@ -143,7 +162,7 @@ def encode_corpus(texts: Sequence[str], vocab: Vocabulary, maxlen: int, padding:
     return _place(*_ids_of(kept, vocab._index.__getitem__), maxlen, padding, truncating)  # type: ignore[attr-defined]
 
 
-def _kept_words(lines: list[str], maxlen: int, truncating: str) -> list[list[str]]:
+def _kept_words(lines: list, maxlen: int, truncating: str) -> list[list]:
     """The words a model reads of each line. Only those are split off (`rsplit` from the end
     for `pre`), so a long review costs little more than a short one."""
     if truncating == "pre":
@@ -199,7 +218,7 @@ def _without_gc():
             gc.enable()
 
 
-_BOUNDARY = "<"  # marks where a review ends; standardizing blanks every "<", so no word is ever this
+_BOUNDARY = b"<"  # marks where a review ends; standardizing blanks every "<", so no word is ever this
 
 
 @_without_gc()
@@ -211,29 +230,31 @@ def _tokenize_share(splits: list[list[str]], maxlen: int, padding: str, truncati
 
     The training reviews are split and looked up as one list of words, with a boundary word
     between reviews, and counted with `np.bincount` over their ids: no Python loop per review.
+    Words are UTF-8 bytes until the end, when the share's distinct ones are decoded.
     """
     local = _LocalIds()
     boundary, lookup = local[_BOUNDARY], local.__getitem__
-    counts: dict[str, int] = {}
+    per_id = np.zeros(1, np.int64)  # a count per local id, 0 (padding) first
     arrays = []
     for k, texts in enumerate(splits):
         if not texts:
             arrays.append(np.zeros((0, maxlen), np.int32))
             continue
-        corpus = standardize_corpus(texts)
+        corpus = standardize_corpus_bytes(texts)
         if k == 0:
-            words = corpus.replace("\n", f" {_BOUNDARY} ").split()
+            words = corpus.replace(b"\n", b" " + _BOUNDARY + b" ").split()
             ids = np.fromiter(map(lookup, words), np.int32, len(words))
             ends = np.append(np.flatnonzero(ids == boundary), len(ids))
             starts = np.append(0, ends[:-1] + 1)
             per_id = np.bincount(ids, minlength=len(local) + 1)
-            counts = dict(zip(local, per_id[1:].tolist(), strict=True))
-            del counts[_BOUNDARY]
             arrays.append(_place(ids, starts, ends, maxlen, padding, truncating))
         else:  # only the words a model reads are looked up
-            kept = _kept_words(corpus.split("\n"), maxlen, truncating)
+            kept = _kept_words(corpus.split(b"\n"), maxlen, truncating)
             arrays.append(_place(*_ids_of(kept, lookup), maxlen, padding, truncating))
-    return counts, list(local), arrays
+    words = [w.decode("utf-8", "surrogatepass") for w in local]
+    counts = dict(zip(words[: len(per_id) - 1], per_id[1:].tolist(), strict=True))  # words of the training split
+    counts.pop(_BOUNDARY.decode(), None)
+    return counts, words, arrays
 
 
 def _to_vocabulary(local_words: list[str], arrays: list[np.ndarray], vocab: Vocabulary) -> list[np.ndarray]:

@@ -23,6 +23,7 @@ NASTY = [
     "!!!...???",
     "'''",
     "tabs\tand\u00a0non-breaking\u2028line\u2029separators\x0bvertical\x0cfeed\x1crecord\x85next",
+    "ideographic\u3000space em\u2003space unit\x1fseparator thin\u202fspace ogham\u1680mark",
     "don't won't it's",
     "a" * 500,
     " ".join(["word"] * 300),
@@ -120,6 +121,14 @@ def test_encode_and_encode_corpus_agree_on_nasty_strings(padding, truncating):
             np.testing.assert_array_equal(text.encode_corpus([review], vocab, maxlen, padding, truncating)[0],
                                           per_text[i])
     assert text.encode([""], vocab, 5).tolist() == [[0, 0, 0, 0, 0]]
+
+
+def test_corpora_split_on_every_character_that_str_split_does():
+    """Training splits a corpus's UTF-8 bytes, which know only ASCII whitespace; the others are blanked first."""
+    others = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c) not in " \t\n\r\x0b\x0c"]
+    review = "x".join(others) + "x"
+    assert text.standardize_corpus_bytes([review]).split() == [b"x"] * len(others) \
+        == [w.encode() for w in text.tokenize(review)]
 
 
 def test_encoding_no_texts_gives_no_rows():
