@@ -146,12 +146,11 @@ PRESETS: dict[str, Config] = {
     # time, with word dropout against memorising favourite words and the weights' moving average kept at
     # each epoch; early stopping watches the ensemble's validation accuracy. Each member was chosen on
     # validation by benchmarks/sweep.py as a single network (README). Its tables are saved at rank 8
-    # of 64, 2.6 MB instead of 18, with the same validation accuracy and loss (benchmarks/embedding_rank.py).
+    # of 64, 2.8 MB instead of 19, with the same validation accuracy and loss (benchmarks/embedding_rank.py).
     "best": Config(vocab_size=20_000, maxlen=400, cell="gru", embedding_dim=64, bigram_buckets=50_000,
-                   embedding_rank=8, units=32, bidirectional=True, pooling="max", dropout=0.6, word_dropout=0.4,
-                   members=4,
-                   optimizer="adam", learning_rate=1e-3, weight_averaging=0.99, batch_size=64, epochs=8,
-                   patience=2, monitor="val_accuracy", validation_fraction=0.1),
+                   embedding_rank=8, units=32, bidirectional=True, pooling="max", dropout=0.6,
+                   word_dropout=0.4, members=4, optimizer="adam", learning_rate=1e-3, weight_averaging=0.99,
+                   batch_size=64, epochs=8, patience=2, monitor="val_accuracy", validation_fraction=0.1),
     # Small enough to train in seconds on the bundled sample.
     "tiny": Config(vocab_size=2_000, maxlen=60, cell="gru", embedding_dim=16, units=8,
                    optimizer="adam", learning_rate=5e-3, batch_size=64, epochs=2),
