@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,6 +30,8 @@ from keras.src import backend as keras_backend  # noqa: E402
 
 from sentiment_core.config import Config  # noqa: E402
 from sentiment_core.models import build_model  # noqa: E402
+
+from epoch_timer import epoch_seconds  # noqa: E402  (benchmarks/, next to this script)
 
 PATHS: list[str] = []
 
@@ -76,17 +77,8 @@ def speed(config: Config, samples: int = 8192) -> dict:
     PATHS.clear()
     keras.utils.set_random_seed(0)
     model = build_model(config)
-    times: list[float] = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t0)
-
     try:
-        model.fit(x, y, batch_size=config.batch_size, epochs=2, verbose=0, callbacks=[Clock()])
+        times = epoch_seconds(model, 2, x=x, y=y, batch_size=config.batch_size)
     except Exception as e:  # report, do not hide: this is what a user on this backend would hit
         return {"error": f"{type(e).__name__}: {str(e)[:300]}", "paths": sorted(set(PATHS))}
     return {"paths": sorted(set(PATHS)), "samples_per_s": round(samples / times[-1]),

@@ -10,29 +10,14 @@ so the results are the same model either way (tests/test_batches.py).
 from __future__ import annotations
 
 import argparse
-import time
+
+from epoch_timer import epoch_seconds
 
 import sentiment_core  # noqa: F401  (chooses the Keras backend before Keras is imported)
 from sentiment_core.batches import LengthBatches
 from sentiment_core.config import PRESETS
 from sentiment_core.features import prepare
 from sentiment_core.models import build_model
-
-
-def epoch_seconds(model, **data) -> list[float]:
-    import keras
-
-    times: list[float] = []
-
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.t0)
-
-    model.fit(**data, epochs=3, verbose=0, callbacks=[Timer()])
-    return times
 
 
 def main() -> None:
@@ -44,8 +29,8 @@ def main() -> None:
     config = PRESETS[args.preset]
     encoded = prepare(args.data, config)
     x, y = encoded.x_train[: args.reviews], encoded.y_train[: args.reviews]
-    whole = epoch_seconds(build_model(config), x=x, y=y, batch_size=config.batch_size, shuffle=True)
-    cut = epoch_seconds(build_model(config, any_length=True),
+    whole = epoch_seconds(build_model(config), 3, x=x, y=y, batch_size=config.batch_size, shuffle=True)
+    cut = epoch_seconds(build_model(config, any_length=True), 3,
                         x=LengthBatches(x, y, config.batch_size, config.padding, shuffle=True))
     real = (x != 0).sum(axis=1).mean()
     print(f"{args.preset}: {len(x)} reviews, maxlen {config.maxlen}, mean length {real:.0f} words")
