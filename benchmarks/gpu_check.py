@@ -118,7 +118,8 @@ def parity() -> None:
         numpy_p = Engine(c, run.vocab, run.weights).predict_ids(ids)
         model = keras_model(run)
         PATHS.clear()
-        keras_p = np.asarray(model.predict(ids, batch_size=128, verbose=0)).reshape(-1)
+        # An ensemble's Keras model gives one probability per member; its prediction is their mean.
+        keras_p = np.asarray(model.predict(ids, batch_size=128, verbose=0)).reshape(len(ids), -1).mean(axis=1)
         print(json.dumps({"parity": path.name, "reviews": len(texts),
                           "max_abs_diff": float(np.abs(keras_p - numpy_p).max()),
                           "paths": sorted(set(PATHS))}), flush=True)
