@@ -12,6 +12,7 @@ from sentiment_core.config import PRESETS, ConfigError
 from sentiment_core.jobs import ACTIVE, FINAL, JobError
 
 DEFAULT_PRESET = "tiny"
+PERCENT = {"test accuracy": st.column_config.NumberColumn(format="percent")}
 manager = app_support.job_manager()
 
 # ---------------------------------------------------------------- reattach to a job from the URL (?job=...)
@@ -326,13 +327,12 @@ def jobs_tables() -> None:
     (mine, active), now = jobs_now(), time.time()
     if mine:
         st.markdown("**Your recent jobs** (this browser session)")
-        st.dataframe(views.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs",
-                     column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+        st.dataframe(views.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs", column_config=PERCENT)
     else:
         st.caption("You have not started a job in this session yet.")
     st.markdown(f"**Training on this server now**: {len(active)} job(s)")
     if active:
-        st.dataframe(views.jobs_frame(active, now), hide_index=True, key="active_jobs")
+        st.dataframe(views.jobs_frame(active, now), hide_index=True, key="active_jobs", column_config=PERCENT)
 
 
 jobs_tables()

@@ -489,7 +489,8 @@ def jobs_frame(jobs: Sequence[dict], now: float) -> pd.DataFrame:
                      "cell": (j.get("config") or {}).get("cell"),
                      "data": Path(str(j.get("data"))).name if j.get("data") not in ("sample", "tfds") else j["data"],
                      "test accuracy": acc, "submitted": format_seconds(now - j["submitted"]) + " ago"})
-    return pd.DataFrame(rows, columns=["job", "run name", "state", "cell", "data", "test accuracy", "submitted"])
+    frame = pd.DataFrame(rows, columns=["job", "run name", "state", "cell", "data", "test accuracy", "submitted"])
+    return frame.astype({"test accuracy": float})  # a job still running has none: NaN, drawn as an empty cell
 
 
 def confusion_frame(matrix: Sequence[Sequence[int]]) -> pd.DataFrame:

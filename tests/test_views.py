@@ -162,3 +162,19 @@ def test_every_hyperparameter_explains_itself_on_the_train_page():
 
     missing = [f.name for f in fields(Config) if len(views.help_text(f.name)) < 20]
     assert not missing, f"no help text for {missing}"
+
+
+def test_jobs_frame_lists_newest_first_with_queue_places_and_numeric_accuracy():
+    jobs = [{"id": "a1", "name": "first", "state": "done", "config": {"cell": "gru"}, "data": "/data/imdb",
+             "metrics": {"accuracy": 0.875}, "submitted": 100.0},
+            {"id": "b2", "name": "second", "state": "running", "config": {"cell": "lstm"}, "data": "sample",
+             "submitted": 150.0},
+            {"id": "c3", "name": None, "state": "queued", "position": 2, "config": {}, "data": "tfds",
+             "submitted": 190.0}]
+    frame = views.jobs_frame(jobs, now=200.0)
+    assert frame["job"].tolist() == ["c3", "b2", "a1"]
+    assert frame["state"].tolist() == ["queued (#2 in queue)", "running", "done"]
+    assert frame["data"].tolist() == ["tfds", "sample", "imdb"]
+    # A float column, so a job with no score yet is an empty cell, not the text "None".
+    assert frame["test accuracy"].dtype == float
+    assert np.isnan(frame["test accuracy"].iloc[0]) and frame["test accuracy"].iloc[2] == 0.875
