@@ -1,7 +1,7 @@
 """Keras models built from a Config.
 
 The backend is JAX unless KERAS_BACKEND says otherwise: on these CPUs it trains the
-notebook's SimpleRNN about 5x faster than TensorFlow (see benchmarks/backends.py).
+notebook's SimpleRNN about 7x faster than TensorFlow (see benchmarks/pipeline.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from keras import layers, ops  # noqa: E402
 
 from .config import BIGRAM_HASH, Config  # noqa: E402
 from .inference import dequantize_tables, quantize_tables  # noqa: E402
+from .lean_rnn import LeanSimpleRNN  # noqa: E402
 
-RNN_LAYERS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+RNN_LAYERS = {"simple_rnn": LeanSimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
 
 
