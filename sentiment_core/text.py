@@ -32,7 +32,7 @@ PARALLEL_FROM = 20_000  # reviews; below this, starting worker processes costs m
 PAD_TOKEN, OOV_TOKEN = "", "[UNK]"
 
 _BREAK = re.compile(rb"<br */?>")  # on lowercased UTF-8
-_APOSTROPHE = "\u2019".encode()  # the typographic one: dropped, as "'" is ("don\u2019t" -> "dont")
+_APOSTROPHE = "\u2019"  # the typographic one: dropped, as "'" is ("don\u2019t" -> "dont")
 # What str.split() takes for whitespace beyond ASCII's " \t\n\r\v\f": blanked to a space in a corpus,
 # so that its bytes (split on ASCII whitespace only) split exactly as its text would.
 _UNICODE_SPACES = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
@@ -47,7 +47,7 @@ _PUNCTUATION = bytes(range(256)).translate(
 
 def standardize(text: str) -> str:
     """Lowercase, drop `<br />` markup and punctuation; apostrophes join ("don't" -> "dont")."""
-    return _clean(_utf8(text.translate(_NEWLINES).lower())).decode("utf-8", "surrogatepass")
+    return _clean(_utf8(text.translate(_NEWLINES).lower().replace(_APOSTROPHE, ""))).decode("utf-8", "surrogatepass")
 
 
 def _utf8(text: str) -> bytes:
@@ -55,7 +55,8 @@ def _utf8(text: str) -> bytes:
 
 
 def _clean(lowered: bytes) -> bytes:
-    return _BREAK.sub(b" ", lowered).replace(_APOSTROPHE, b"").translate(_PUNCTUATION, b"'")
+    """Markup and punctuation out. Typographic apostrophes are the caller's: only non-ASCII text has them."""
+    return _BREAK.sub(b" ", lowered).translate(_PUNCTUATION, b"'")
 
 
 def standardize_corpus(texts: Sequence[str]) -> str:
@@ -70,7 +71,8 @@ def standardize_corpus_bytes(texts: Sequence[str]) -> bytes:
     Latin-1 in one review would make a joined text take 2-4 bytes for every character of all of them.
     """
     lowered = [t.lower() for t in texts]
-    lowered = [t if t.isascii() else _UNICODE_SPACES.sub(" ", t) for t in lowered]  # isascii() is a flag
+    lowered = [t if t.isascii() else _UNICODE_SPACES.sub(" ", t).replace(_APOSTROPHE, "")  # isascii() is a flag
+               for t in lowered]
     joined = b"\n".join([_utf8(t) for t in lowered])
     if joined.count(b"\n") != max(len(texts) - 1, 0):  # some review holds a newline of its own
         joined = b"\n".join([_utf8(t.translate(_NEWLINES)) for t in lowered])
