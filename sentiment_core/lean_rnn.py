@@ -6,7 +6,7 @@ the input projections of all steps are one large matmul before the loop, the mas
 factor, and the backward pass is written out so that its loop only carries the gradient through
 h·R; ∂R is one matmul after it. The notebook preset's epoch is ~20% shorter
 (benchmarks/lean_rnn.py); tests/test_lean_rnn.py checks outputs and gradients against Keras'
-loop. Any other case (backends, going backwards, recurrent dropout, unrolling) runs Keras' loop.
+loop. Any other case (backends, recurrent dropout, unrolling) runs Keras' loop.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class LeanSimpleRNN(layers.SimpleRNN):
 
     def uses_lean_loop(self) -> bool:
         cell = self.cell
-        return (keras.backend.backend() == "jax" and not self.go_backwards and not self.unroll
+        return (keras.backend.backend() == "jax" and not self.unroll
                 and cell.recurrent_dropout == 0 and cell.use_bias and cell.activation is activations.tanh)
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
@@ -80,6 +80,8 @@ class LeanSimpleRNN(layers.SimpleRNN):
             inputs = inputs * ops.expand_dims(dropout_mask, 1)
         xw = ops.matmul(inputs, cell.kernel) + cell.bias  # (B, T, U): every step's input at once
         keep = ops.ones(ops.shape(xw)[:2], xw.dtype) if mask is None else ops.cast(mask, xw.dtype)
+        if self.go_backwards:  # read from the last word; outputs stay in reading order, as Keras returns them
+            xw, keep = ops.flip(xw, axis=1), ops.flip(keep, axis=1)
         states = masked_tanh_scan()(ops.transpose(xw, (1, 0, 2)), ops.expand_dims(ops.transpose(keep), -1),
                                     ops.convert_to_tensor(cell.recurrent_kernel), initial_state[0])
         outputs = ops.transpose(states, (1, 0, 2))

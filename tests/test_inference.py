@@ -30,7 +30,7 @@ VARIANTS: dict[str, dict] = {
     "post_lstm": dict(cell="lstm", padding="post", truncating="post"),
     "bi_stacked_post_max_lstm": dict(cell="lstm", layers=2, bidirectional=True, padding="post", pooling="max"),
     "bigram_rank_gru": dict(cell="gru", bigram_buckets=300, embedding_rank=3),
-    # The lean loop forwards (zero output for masked steps, as Bidirectional asks), Keras' loop backwards.
+    # The lean loop both ways, with zero output for masked steps (as Bidirectional asks).
     "bi_stacked_post_simple_rnn": dict(cell="simple_rnn", layers=2, bidirectional=True, padding="post"),
 }
 

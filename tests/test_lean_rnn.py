@@ -48,6 +48,8 @@ CASES = {
     "sequences, masked": dict(return_sequences=True),
     "sequences, zero output for masked steps": dict(return_sequences=True, zero_output_for_mask=True),
     "input dropout": dict(dropout=0.4),
+    "backwards": dict(go_backwards=True),
+    "backwards, sequences, zero output": dict(go_backwards=True, return_sequences=True, zero_output_for_mask=True),
 }
 
 
@@ -78,7 +80,7 @@ def test_outputs_and_gradients_match_keras(name, training, masked):
 
 
 def test_other_cases_take_keras_loop_and_agree():
-    for kwargs in (dict(go_backwards=True), dict(recurrent_dropout=0.3), dict(activation="relu")):
+    for kwargs in (dict(unroll=True), dict(recurrent_dropout=0.3), dict(activation="relu")):
         lean, plain = pair(**kwargs)
         assert not lean.uses_lean_loop()
         x, mask = batch()
