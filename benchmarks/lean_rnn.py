@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.epoch_timer import epoch_seconds  # noqa: E402
 from sentiment_core import models as models_module  # noqa: E402
 from sentiment_core.config import PRESETS  # noqa: E402
 from sentiment_core.features import prepare  # noqa: E402
@@ -48,10 +48,8 @@ def main() -> None:
     seconds: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.rounds):
         for name, model in models.items():
-            t0 = time.perf_counter()
-            model.fit(encoded.x_train, encoded.y_train, batch_size=config.batch_size, epochs=1, shuffle=False,
-                      validation_data=(encoded.x_val, encoded.y_val), verbose=0)
-            seconds[name].append(time.perf_counter() - t0)
+            seconds[name] += epoch_seconds(model, 1, x=encoded.x_train, y=encoded.y_train, shuffle=False,
+                                           batch_size=config.batch_size, validation_data=(encoded.x_val, encoded.y_val))
     print("\n| loop | epoch seconds (first compiles) | median after the first |\n|---|---|---|")
     for name, times in seconds.items():
         print(f"| {name} | {', '.join(f'{t:.2f}' for t in times)} | {np.median(times[1:]):.3f} |")
