@@ -65,6 +65,10 @@ else:
         p = float(engine.predict(batch.texts)[0])
         rows.append({"run": views.run_label({"name": run.name, "shipped": run.shipped}), "probability": p,
                      "label": views.label(p)})
+    unscored = [row["run"] for row in rows if row["label"] == views.NO_WORDS]
+    if unscored:
+        st.info(f"Not scored by {', '.join(unscored)}: the review holds no word in "
+                f"{'its' if len(unscored) == 1 else 'their'} vocabulary (or no word at all). Type a few words.")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare_scores",
                  column_config={"probability": st.column_config.ProgressColumn(
                      "probability positive", min_value=0.0, max_value=1.0, format="percent")})

@@ -4,6 +4,7 @@ import streamlit as st
 
 import app_support
 from sentiment_core import views
+from sentiment_core.text import NoWordsError
 
 st.title("RNN Sentiment Lab")
 st.markdown(
@@ -30,10 +31,10 @@ if loaded is not None:
     text = st.text_area("Write a movie review", value=views.EXAMPLE_REVIEW, key="home_text", height=110)
     try:
         batch = views.prepare_reviews([text], engine.config.truncating)
-    except views.InputError as error:
+        probability = engine.probability(batch.texts[0])
+    except (views.InputError, NoWordsError) as error:
         st.info(str(error))
     else:
-        probability = float(engine.predict(batch.texts)[0])
         verdict = views.label(probability)
         left, right = st.columns(2)
         left.metric("Probability positive", f"{probability:.1%}")

@@ -5,6 +5,7 @@ import streamlit as st
 import app_support
 import charts
 from sentiment_core import insights, runs, views
+from sentiment_core.text import NoWordsError
 
 MAX_WORDS = 150  # words per heatmap; a longer review gets a window slider
 MAX_UNITS = 128  # units per heatmap
@@ -26,15 +27,12 @@ text = st.text_area("A review to read", value=views.EXAMPLE_REVIEW, key="inside_
 reading = None
 try:
     batch = views.prepare_reviews([text], config.truncating)
-except views.InputError as error:
+    reading = read(str(run.path), app_support.mtime(str(run.path)), batch.texts[0])
+except (views.InputError, NoWordsError) as error:
     st.info(str(error))
 else:
     for note in batch.notes:
         st.caption(note)
-    reading = read(str(run.path), app_support.mtime(str(run.path)), batch.texts[0])
-    if not reading.tokens:
-        st.info("No words left after removing punctuation: type a few words.")
-        reading = None
 
 if reading is not None:
     tokens = reading.tokens

@@ -1,11 +1,11 @@
 """Predict: score one review or many (typed or from a CSV) and see which words pushed the score."""
 
-import pandas as pd
+import numpy as np
 import streamlit as st
 
 import app_support
 from sentiment_core import views
-from sentiment_core.text import read_as_model
+from sentiment_core.text import NoWordsError
 
 st.title("Predict")
 st.markdown("Score reviews with the model chosen in the sidebar. One review shows which words mattered; "
@@ -52,14 +52,14 @@ if texts is not None:
         st.info(note)
     with st.spinner("Scoring…"):
         probabilities = engine.predict(batch.texts)
-        tokens = [read_as_model(t, engine.vocab, config.maxlen, config.truncating) for t in batch.texts]
+        tokens = [engine.tokens(t) for t in batch.texts]
     table = views.predictions_frame(batch.texts, probabilities, tokens)
-    unreadable = int((table["known words"] == 0).sum())
-    if unreadable:
-        st.warning(f"{unreadable} review(s) contain no word the model knows (another language, code or junk?); "
-                   "their score only reflects the [UNK] token and means little.")
+    unscored = int(np.isnan(probabilities).sum())
 
     if len(batch.texts) == 1:
+        if unscored:
+            st.info(str(NoWordsError(batch.texts[0], tokens[0])))
+            st.stop()
         p = float(probabilities[0])
         left, right = st.columns(2)
         left.metric("Probability positive", f"{p:.1%}")
@@ -69,19 +69,19 @@ if texts is not None:
                     "again. Green words raised the probability, red words lowered it; the stronger the colour, "
                     "the bigger the change. Hover a word for the number.")
         words, deltas = occlusion(str(run.path), app_support.mtime(str(run.path)), batch.texts[0], engine)
-        if words:
-            st.markdown(views.attribution_html(words, deltas), unsafe_allow_html=True)
-            st.markdown(views.LEGEND_HTML, unsafe_allow_html=True)
-            st.caption(f"This is the review as the model reads it: lowercase, without punctuation, at most "
-                       f"{config.maxlen} words ({'the last' if config.truncating == 'pre' else 'the first'} ones "
-                       f"of a longer review).")
-        else:
-            st.info("No words left after removing punctuation, so there is nothing to shade.")
+        st.markdown(views.attribution_html(words, deltas), unsafe_allow_html=True)
+        st.markdown(views.LEGEND_HTML, unsafe_allow_html=True)
+        st.caption(f"This is the review as the model reads it: lowercase, without punctuation, at most "
+                   f"{config.maxlen} words ({'the last' if config.truncating == 'pre' else 'the first'} ones "
+                   f"of a longer review).")
+    elif unscored:
+        st.warning(f"{unscored} review(s) hold no word the model knows (another language, code or junk?), "
+                   "so they were not scored.")
     st.dataframe(table, hide_index=True, key="predict_table",
                  column_config={"probability": st.column_config.ProgressColumn(
                      "probability positive", min_value=0.0, max_value=1.0, format="percent")})
     st.download_button("Download the results (CSV)", table.to_csv(index=False).encode("utf-8"),
                        file_name="predictions.csv", mime="text/csv", key="predict_download", on_click="ignore")
-    if len(batch.texts) > 1:
-        share = float((pd.Series(probabilities) >= 0.5).mean())
-        st.caption(f"{len(batch.texts)} reviews scored, {share:.0%} positive.")
+    if len(batch.texts) > 1 and unscored < len(batch.texts):
+        scored = probabilities[~np.isnan(probabilities)]
+        st.caption(f"{len(scored)} reviews scored, {float((scored >= 0.5).mean()):.0%} positive.")

@@ -11,7 +11,11 @@ from pathlib import Path
 from .config import CHOICES, PRESETS, Config, ConfigError
 from .data import DataError
 from .runs import RunError
+from .text import NoWordsError
 
+NO_WORDS_HELP = ("A text with no word the model knows (nothing left after removing punctuation and markup, or "
+                 "only unknown words) is not scored: its line has words 0, probability and label null, and a note; "
+                 "the exit status stays 0.")
 EPILOG = ("data sources: tfds (default, downloads once), sample (bundled), a folder with "
           "train.jsonl.gz/test.jsonl.gz, an aclImdb folder, or aclImdb_v1.tar.gz")
 
@@ -79,8 +83,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     engine = Engine.from_run(load_run(args.model))
     _, test = datamod.load_raw(args.data, args.tfds_dir)
     result = evaluate(test.labels, engine.predict(test.texts))
+    if result["no_words"]:
+        print(f"note: {result['no_words']} review(s) hold no word the model knows; they are not scored "
+              "and not counted in n", file=sys.stderr)
     print(json.dumps({"model": args.model, "data": args.data, **result}))
     return 0
+
+
+def _scored(text: str, tokens: list, probability: float) -> dict:
+    """What predict and explain print of a text: its probability, or null and why when it has no words."""
+    known = sum(not t.oov for t in tokens)
+    if not known:
+        return {"words": 0, "probability": None, "label": None, "note": str(NoWordsError(text, tokens))}
+    return {"words": known, "probability": round(float(probability), 6),
+            "label": "positive" if probability >= 0.5 else "negative"}
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -90,9 +106,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     engine = Engine.from_run(load_run(args.model))
     texts = list(args.texts) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for text, p in zip(texts, engine.predict(texts), strict=False):
-        print(json.dumps({"text": text, "probability": round(float(p), 6),
-                          "label": "positive" if p >= 0.5 else "negative",
+    for text, p in zip(texts, engine.predict(texts), strict=True):
+        tokens = engine.tokens(text)
+        print(json.dumps({"text": text, **_scored(text, tokens, p),
                           "out_of_vocabulary": out_of_vocabulary(text, engine.vocab)}))
     return 0
 
@@ -103,16 +119,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     run = load_run(args.model)
     engine = Engine.from_run(run)
-    tokens, occlusion = engine.occlusion(args.text)
-    reading = engine.read(args.text)
-    rows = [{"word": t.word, "oov": t.oov, "occlusion": round(float(o), 5), "as_it_reads": round(float(p), 5)}
-            for t, o, p in zip(tokens, occlusion, reading.as_it_reads, strict=False)]
-    if args.gradients:
-        from .explain import integrated_gradients_for
+    tokens = engine.tokens(args.text)
+    scored = _scored(args.text, tokens, engine.predict([args.text])[0])
+    if scored["probability"] is None:
+        rows = [{"word": t.word, "oov": t.oov} for t in tokens]
+    else:
+        _, occlusion = engine.occlusion(args.text)
+        reading = engine.read(args.text)
+        rows = [{"word": t.word, "oov": t.oov, "occlusion": round(float(o), 5), "as_it_reads": round(float(p), 5)}
+                for t, o, p in zip(tokens, occlusion, reading.as_it_reads, strict=True)]
+        if args.gradients:
+            from .explain import integrated_gradients_for
 
-        for row, value in zip(rows, integrated_gradients_for(run, args.text), strict=False):
-            row["integrated_gradients"] = round(float(value), 5)
-    print(json.dumps({"probability": reading.probability, "tokens": rows}))
+            for row, value in zip(rows, integrated_gradients_for(run, args.text), strict=True):
+                row["integrated_gradients"] = round(float(value), 5)
+    print(json.dumps({"text": args.text, **scored, "tokens": rows}))
     return 0
 
 
@@ -142,20 +163,24 @@ def make_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="score a run on a data source's test split", epilog=EPILOG,
                               description="Print JSON: accuracy, loss, n, confusion matrix "
-                              "[[TN, FP], [FN, TP]], ROC AUC.")
+                              "[[TN, FP], [FN, TP]], ROC AUC, and no_words: test reviews with no word the model "
+                              "knows, which are not scored and not counted in n.")
     evaluate.add_argument("--model", required=True, help="run folder")
     evaluate.add_argument("--data", default="tfds", help="data source (default tfds)")
     evaluate.add_argument("--tfds-dir", help="tensorflow-datasets data_dir")
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub.add_parser("predict", help="score texts", description="One JSON line per text "
-                             "(from the arguments, else one per line of stdin): text, probability, label.")
+                             "(from the arguments, else one per line of stdin): text, words (how many of the "
+                             "words it reads the model knows), probability, label. " + NO_WORDS_HELP)
     predict.add_argument("--model", required=True, help="run folder")
     predict.add_argument("texts", nargs="*", help="reviews to score")
     predict.set_defaults(func=cmd_predict)
 
     explain = sub.add_parser("explain", help="per-word attributions and sentiment as it reads",
-                             description="Occlusion (NumPy) and, with --gradients, integrated gradients (Keras).")
+                             description="One JSON line: text, words, probability and label as predict gives "
+                             "them, and per word occlusion and sentiment as it reads (NumPy) and, with --gradients, "
+                             "integrated gradients (Keras). " + NO_WORDS_HELP)
     explain.add_argument("--model", required=True, help="run folder")
     explain.add_argument("--gradients", action="store_true", help="also integrated gradients (loads Keras)")
     explain.add_argument("text", help="one review")

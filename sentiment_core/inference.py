@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import BIGRAM_HASH, Config
-from .text import OOV, Token, Vocabulary, encode, pad, read_as_model
+from .text import OOV, Token, Vocabulary, encode, known_words, pad, read_as_model, require_words
 
 GATES = {"simple_rnn": (), "lstm": ("input", "forget", "output"), "gru": ("update", "reset")}
 
@@ -162,7 +162,7 @@ class Engine:
         c = self.config
         token_ids = np.asarray(token_ids)
         mask = token_ids != 0 if c.mask else np.ones(token_ids.shape, dtype=bool)
-        if c.mask and not trace and not mask.all():
+        if c.mask and not trace and mask.any() and not mask.all():
             # Steps that are padding in every row change nothing under a mask: skip them.
             # (Pre/post padding keeps the remaining steps contiguous, so bigrams are unchanged.)
             active = mask.any(axis=0)
@@ -208,24 +208,38 @@ class Engine:
         return _sigmoid(features @ self.w["head/kernel"][0] + self.w["head/bias"][0])[..., 0]
 
     def predict(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Probability positive per text; NaN for a text with no word the model knows (see NoWordsError)."""
         return self.predict_ids(self.encode(list(texts)), batch_size)
 
     def predict_ids(self, ids: np.ndarray, batch_size: int = 256) -> np.ndarray:
         if len(ids) == 0:
             return np.zeros(0, dtype=np.float32)
-        return np.concatenate([self.forward(ids[i : i + batch_size])[0] for i in range(0, len(ids), batch_size)])
+        probs = np.concatenate([self.forward(ids[i : i + batch_size])[0] for i in range(0, len(ids), batch_size)])
+        return np.where(known_words(ids) > 0, probs, np.float32(np.nan))
 
-    def _positions(self, ids: np.ndarray, n_tokens: int) -> np.ndarray:
-        """Where the real tokens sit in the padded row."""
+    def probability(self, text: str) -> float:
+        """One text's probability positive, as `predict` gives it. Raises NoWordsError."""
+        self.tokens(text, words_required=True)
+        return float(self.predict([text])[0])
+
+    def tokens(self, text: str, words_required: bool = False) -> list[Token]:
+        """The tokens the model reads of `text`, in reading order (at most maxlen, cut as in training).
+        With `words_required`, a text with no word the model knows raises NoWordsError."""
+        c = self.config
+        tokens = read_as_model(text, self.vocab, c.maxlen, c.truncating)
+        return require_words(text, tokens) if words_required else tokens
+
+    def positions(self, n_tokens: int) -> np.ndarray:
+        """Where a review's n real tokens sit in its padded row."""
         maxlen = self.config.maxlen
         return np.arange(maxlen - n_tokens, maxlen) if self.config.padding == "pre" else np.arange(n_tokens)
 
     def read(self, text: str) -> Reading:
-        c = self.config
-        tokens = read_as_model(text, self.vocab, c.maxlen, c.truncating)
+        """Everything the model computes while reading `text`. Raises NoWordsError."""
+        tokens = self.tokens(text, words_required=True)
         ids = self.encode([text])
         members, features, traces = self.forward_members(ids, trace=True)
-        where = self._positions(ids, len(tokens))
+        where = self.positions(len(tokens))
         layers = [{d: {n: v[0, 0, where] for n, v in traced[d].items()} for d in traced} for traced in traces]
         return Reading(tokens, float(members[:, 0].mean()), layers, self._as_it_reads(ids, where, layers),
                        features[0, 0], members[:, 0])
@@ -239,8 +253,6 @@ class Engine:
         ensemble's other members are not traced, so there each prefix is re-read as a review of its own.
         """
         c = self.config
-        if len(where) == 0:
-            return np.zeros(0, dtype=np.float32)
         if c.bidirectional or c.members > 1 or (not c.mask and c.pooling != "last"):
             real = ids[0, where]
             prefixes = [real[: t + 1].tolist() for t in range(len(real))]
@@ -255,12 +267,10 @@ class Engine:
     def occlusion(self, text: str, mode: str = "unk") -> tuple[list[Token], np.ndarray]:
         """p(review) - p(review without token t), per token; positive means the word pushed towards positive.
 
-        mode 'unk' replaces the word by the out-of-vocabulary id, 'remove' deletes it.
+        mode 'unk' replaces the word by the out-of-vocabulary id, 'remove' deletes it. Raises NoWordsError.
         """
         c = self.config
-        tokens = read_as_model(text, self.vocab, c.maxlen, c.truncating)
-        if not tokens:
-            return tokens, np.zeros(0, dtype=np.float32)
+        tokens = self.tokens(text, words_required=True)
         ids = [t.id for t in tokens]
         variants = [ids[:i] + ([OOV] if mode == "unk" else []) + ids[i + 1 :] for i in range(len(ids))]
         batch = pad([ids, *variants], c.maxlen, c.padding, c.truncating)

@@ -22,13 +22,20 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict:
-    """Accuracy, log loss, confusion matrix [[TN, FP], [FN, TP]] and ROC AUC."""
-    y = np.asarray(labels).astype(int)
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    """Accuracy, log loss, confusion matrix [[TN, FP], [FN, TP]] and ROC AUC over the scored reviews.
+
+    A NaN probability is a review with no word the model knows (the engine does not score those):
+    it is left out of every figure and counted in `no_words`; `n` counts the reviews scored.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    scored = ~np.isnan(p)
+    y = np.asarray(labels).astype(int)[scored]
+    p = np.clip(p[scored], 1e-7, 1 - 1e-7)
     predicted = (p >= threshold).astype(int)
     confusion = [[int(((y == a) & (predicted == b)).sum()) for b in (0, 1)] for a in (0, 1)]
     return {
         "n": int(len(y)),
+        "no_words": int((~scored).sum()),
         "accuracy": float((predicted == y).mean()) if len(y) else float("nan"),
         "loss": float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()) if len(y) else float("nan"),
         "confusion_matrix": confusion,

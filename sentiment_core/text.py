@@ -349,6 +349,36 @@ def read_as_model(text: str, vocab: Vocabulary, maxlen: int, truncating: str = "
     return [Token(w, vocab.id(w), vocab.id(w) == OOV) for w in words]
 
 
+def known_words(ids: np.ndarray) -> np.ndarray:
+    """Per encoded row, how many of the words the model reads it knows (ids past PAD and OOV)."""
+    return (np.asarray(ids) > OOV).sum(axis=-1)
+
+
+class NoWordsError(ValueError):
+    """A text with no word the model knows: nothing left after standardizing, or only unknown words.
+
+    This is the engine's one definition of "no words" (`known_words` == 0), and every entry point
+    follows it. A score for such a text would be the model's answer to an empty or all-[UNK]
+    sequence, which says nothing about the text (and max pooling over zero steps has no answer at
+    all), so the engine gives none: batch predictions are NaN there, single readings raise this.
+    """
+
+    def __init__(self, text: str, tokens: Sequence[Token]):
+        shown = " ".join(text.split())
+        shown = shown if len(shown) <= 60 else shown[:59] + "…"
+        why = (f"none of the {len(tokens)} word(s) it reads is in its vocabulary" if tokens
+               else "nothing is left after removing punctuation and markup")
+        super().__init__(f"No word the model knows in {shown!r}: {why}. Type a few words of an English review.")
+        self.text, self.words = text, len(tokens)
+
+
+def require_words(text: str, tokens: Sequence[Token]) -> list[Token]:
+    """`tokens` (read from `text`) if the model knows at least one of them; else NoWordsError."""
+    if all(t.oov for t in tokens):
+        raise NoWordsError(text, tokens)
+    return list(tokens)
+
+
 def out_of_vocabulary(text: str, vocab: Vocabulary) -> list[str]:
     """Words of `text` the model has never seen, e.g. the notebook's 'horriblely'."""
     return [w for w in tokenize(text) if vocab.id(w) == OOV]

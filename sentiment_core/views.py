@@ -30,7 +30,7 @@ MAX_TOTAL_CHARS = 2_000_000  # everything in one request
 MAX_ROWS = 1_000  # reviews per request
 MAX_UPLOAD_BYTES = 5 * 2**20  # a CSV file
 
-POSITIVE, NEGATIVE = "positive", "negative"
+POSITIVE, NEGATIVE, NO_WORDS = "positive", "negative", "not scored"
 
 PRESET_LABELS = {"notebook": "the original notebook", "fast-lstm": "fast LSTM", "best": "best accuracy",
                  "tiny": "tiny (seconds)"}
@@ -44,6 +44,9 @@ class InputError(ValueError):
 
 
 def label(probability: float, threshold: float = 0.5) -> str:
+    """The verdict for a probability; NaN is the engine's answer for a review with no word it knows."""
+    if math.isnan(probability):
+        return NO_WORDS
     return POSITIVE if probability >= threshold else NEGATIVE
 
 
@@ -147,7 +150,8 @@ def short(text: str, width: int = 90) -> str:
 
 def predictions_frame(texts: Sequence[str], probabilities: Sequence[float], tokens: Sequence[Sequence[Token]]
                       ) -> pd.DataFrame:
-    """One row per review: its start, probability, label and how many of the words it read the model knows."""
+    """One row per review: its start, probability, label and how many of the words it read the model knows.
+    A review with no known word has no probability (an empty cell) and the label 'not scored'."""
     rows = []
     for text, p, toks in zip(texts, probabilities, tokens, strict=True):
         known = sum(not t.oov for t in toks)

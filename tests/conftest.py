@@ -29,6 +29,27 @@ assert Path(features.DEFAULT_CACHE).is_relative_to(_TMP), features.DEFAULT_CACHE
 TINY = dict(vocab_size=2000, maxlen=40, embedding_dim=8, units=8, epochs=1, batch_size=64, optimizer="adam",
             learning_rate=5e-3, early_stopping=False)
 
+# Every model shape the engine builds, as changes to `tiny`: each cell, pooling last/max/mean, stacked,
+# bidirectional, unmasked, post-padded, bigram tables cut to a rank. Ensembles: ENSEMBLE.
+MODEL_SHAPES: dict[str, dict] = {
+    "simple_rnn": dict(cell="simple_rnn"),
+    "lstm": dict(cell="lstm"),
+    "gru": dict(cell="gru"),
+    "stacked_max_pool_lstm": dict(cell="lstm", layers=2, pooling="max"),
+    "bidirectional_gru": dict(cell="gru", bidirectional=True),
+    "mean_pool_simple_rnn": dict(cell="simple_rnn", pooling="mean"),
+    "no_mask_gru": dict(cell="gru", mask=False),
+    "no_mask_mean_lstm": dict(cell="lstm", mask=False, pooling="mean"),
+    "post_lstm": dict(cell="lstm", padding="post", truncating="post"),
+    "bi_stacked_post_max_lstm": dict(cell="lstm", layers=2, bidirectional=True, padding="post", pooling="max"),
+    "bigram_rank_gru": dict(cell="gru", bigram_buckets=300, embedding_rank=3),
+    # The lean loop both ways, with zero output for masked steps (as Bidirectional asks).
+    "bi_stacked_post_simple_rnn": dict(cell="simple_rnn", layers=2, bidirectional=True, padding="post"),
+}
+
+ENSEMBLE = dict(members=3, bidirectional=True, pooling="max", bigram_buckets=500, word_dropout=0.2)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_TMP, ignore_errors=True)
 

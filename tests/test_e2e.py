@@ -339,3 +339,27 @@ def test_predict_shades_words_and_explains_empty_input(page, server):
     assert page.locator("[data-testid='stMetric']").count() == 0
     assert page.locator("[data-testid='stMarkdownContainer'] span[title]").count() == 0
     assert_clean(page)
+
+
+@needs_shipped
+def test_no_word_reviews_get_a_message_not_a_traceback(page, server):
+    """A visitor's first keystrokes on the hosted demo: on the old main `...` crashed the default `best`."""
+    open_page(page, server)
+    page.locator("[data-testid='stMetricValue']").first.wait_for()
+    for text in ("...", "<br /><br />", "xqzzyv plorbnik"):
+        commit_text(page, "home_text", text)
+        page.locator("[data-testid='stAlert']", has_text="No word the model knows").wait_for()
+        assert page.locator("[data-testid='stMetric']").count() == 0
+        assert_clean(page)
+    commit_text(page, "home_text", "A wonderful film.")
+    page.locator("[data-testid='stMetricValue']").first.wait_for()
+    assert_clean(page)
+
+    navigate(page, "Inside")
+    page.locator("[data-testid='stVegaLiteChart']").first.wait_for()
+    commit_text(page, "inside_text", "!!! ???")
+    page.locator("[data-testid='stAlert']", has_text="No word the model knows").wait_for()
+    assert_clean(page)
+    commit_text(page, "inside_text", "not good at all")
+    page.get_by_text("Sentiment as it reads").first.wait_for()
+    assert_clean(page)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import ENSEMBLE
 
 from sentiment_core.explain import integrated_gradients_for, keras_model
 from sentiment_core.gradients import hidden_state_grad_norms
@@ -13,7 +14,6 @@ from sentiment_core.inference import Engine
 from sentiment_core.models import build_model
 
 TEXT = "This movie was horriblely good: a wonderful, moving film, though far too long."
-ENSEMBLE = dict(members=3, bidirectional=True, pooling="max", bigram_buckets=500, word_dropout=0.2)
 
 
 @pytest.fixture(scope="module")

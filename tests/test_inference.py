@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import MODEL_SHAPES
 from keras import layers
 
 from sentiment_core.explain import keras_model
@@ -18,21 +19,7 @@ from sentiment_core.text import pad
 
 ATOL = 1e-5
 
-VARIANTS: dict[str, dict] = {
-    "simple_rnn": dict(cell="simple_rnn"),
-    "lstm": dict(cell="lstm"),
-    "gru": dict(cell="gru"),
-    "stacked_max_pool_lstm": dict(cell="lstm", layers=2, pooling="max"),
-    "bidirectional_gru": dict(cell="gru", bidirectional=True),
-    "mean_pool_simple_rnn": dict(cell="simple_rnn", pooling="mean"),
-    "no_mask_gru": dict(cell="gru", mask=False),
-    "no_mask_mean_lstm": dict(cell="lstm", mask=False, pooling="mean"),
-    "post_lstm": dict(cell="lstm", padding="post", truncating="post"),
-    "bi_stacked_post_max_lstm": dict(cell="lstm", layers=2, bidirectional=True, padding="post", pooling="max"),
-    "bigram_rank_gru": dict(cell="gru", bigram_buckets=300, embedding_rank=3),
-    # The lean loop both ways, with zero output for masked steps (as Bidirectional asks).
-    "bi_stacked_post_simple_rnn": dict(cell="simple_rnn", layers=2, bidirectional=True, padding="post"),
-}
+VARIANTS = MODEL_SHAPES
 
 SHORT = ["great movie", "awful", "not good at all, but the acting was fine", "a wonderful, moving film",
          "horriblely dull<br />and far too long"]
