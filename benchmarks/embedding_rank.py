@@ -15,7 +15,8 @@ import time
 import numpy as np
 
 from sentiment_core import data, runs
-from sentiment_core.inference import Engine, dequantize_tables, quantize_tables
+from sentiment_core.inference import Engine
+from sentiment_core.weights import dequantize_tables, quantize_tables
 
 
 def table_bytes(weights: dict[str, np.ndarray]) -> int:

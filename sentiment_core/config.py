@@ -48,9 +48,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-BIGRAM_HASH = 7919  # a prime; vocab_size * BIGRAM_HASH + vocab_size stays below 2**31 (int32 in Keras)
-
-
 class ConfigError(ValueError):
     """A hyperparameter outside its allowed range; the message names the field."""
 

@@ -14,45 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import BIGRAM_HASH, Config
+from .config import Config
 from .text import OOV, Token, Vocabulary, encode, known_words, pad, read_as_model, require_words
+from .weights import (
+    BASIS,
+    BIGRAMS,
+    EMBEDDING,
+    HEAD_BIAS,
+    HEAD_KERNEL,
+    RNN_PARTS,
+    bigram_ids,
+    dequantize_tables,
+    rnn_key,
+)
 
 GATES = {"simple_rnn": (), "lstm": ("input", "forget", "output"), "gru": ("update", "reset")}
-
-
-def quantize_tables(weights: dict[str, np.ndarray], rank: int = 0) -> dict[str, np.ndarray]:
-    """Embedding tables as int8 steps of a float16 scale per row (about a quarter of their float32 bytes).
-
-    Embeddings are most of a run's bytes; rounding each row to 255 levels moves predictions by ~1e-3.
-    With 0 < rank < the embedding size, each table is first cut to its top `rank` singular directions:
-    int8 rows (V, rank) times a float32 basis (rank, D). A classifier reads words along few directions:
-    the shipped `best` keeps its validation accuracy and loss at rank 8 of 64 (README).
-    """
-    out = dict(weights)
-    for name in [n for n in weights if n.startswith("embedding")]:
-        table = np.asarray(weights[name], dtype=np.float32)
-        if 0 < rank < table.shape[-1]:
-            u, s, vt = np.linalg.svd(table.astype(np.float64), full_matrices=False)  # (..., V, D): per member
-            table = (u[..., :rank] * s[..., None, :rank]).astype(np.float32)
-            out[f"{name}/basis"] = vt[..., :rank, :].astype(np.float32)
-        scale = (np.abs(table).max(axis=-1, keepdims=True) / 127).astype(np.float16)
-        scale = np.where(scale > 0, scale, np.float16(1))
-        out[name] = np.clip(np.rint(table / scale), -127, 127).astype(np.int8)
-        out[f"{name}/scale"] = scale
-    return out
-
-
-def dequantize_tables(weights: dict[str, np.ndarray], expand: bool = True) -> dict[str, np.ndarray]:
-    """The inverse of `quantize_tables`; runs saved with float16 or float32 tables pass through.
-    `expand=False` leaves cut tables as rows and basis (the engine multiplies only the rows it reads)."""
-    out = dict(weights)
-    for scale_name in [n for n in weights if n.endswith("/scale")]:
-        name = scale_name.removesuffix("/scale")
-        out[name] = np.asarray(weights[name], dtype=np.float32) * out.pop(scale_name).astype(np.float32)
-    for basis_name in [n for n in weights if n.endswith("/basis") and expand]:
-        name = basis_name.removesuffix("/basis")
-        out[name] = out[name] @ out.pop(basis_name).astype(np.float32)
-    return out
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -136,7 +112,7 @@ class Engine:
                   for k, v in dequantize_tables(weights, expand=False).items()}
         self.directions = ("forward", "backward") if config.bidirectional else ("forward",)
         expected = config.units * {"simple_rnn": 1, "lstm": 4, "gru": 3}[config.cell]
-        kernel = self.w["rnn_1/forward/kernel"]
+        kernel = self.w[rnn_key(1, "forward", "kernel")]
         if kernel.ndim != 3 or kernel.shape[0] != config.members or kernel.shape[2] != expected:
             raise ValueError("weights do not match the run's config")
 
@@ -167,17 +143,15 @@ class Engine:
             # (Pre/post padding keeps the remaining steps contiguous, so bigrams are unchanged.)
             active = mask.any(axis=0)
             token_ids, mask = token_ids[:, active], mask[:, active]
-        x = self._embed("embedding", token_ids)
-        if c.bigram_buckets:  # the same hash as models.bigram_ids, in int64 NumPy
-            previous = np.pad(token_ids[:, :-1].astype(np.int64), ((0, 0), (1, 0)))
-            x = x + self._embed("embedding/bigrams", (previous * BIGRAM_HASH + token_ids) % c.bigram_buckets)
+        x = self._embed(EMBEDDING, token_ids)
+        if c.bigram_buckets:  # the model's hash, in int64 (the ids may come as int32)
+            x = x + self._embed(BIGRAMS, bigram_ids(token_ids.astype(np.int64), c.bigram_buckets, np))
         traces, finals = [], []
         for layer in range(1, c.layers + 1):
             outs, finals, traced = [], [], {}
             for direction in self.directions:
-                key = f"rnn_{layer}/{direction}/"
-                out, final, tr = _run_direction(c.cell, x, mask, self.w[key + "kernel"],
-                                                self.w[key + "recurrent_kernel"], self.w[key + "bias"],
+                kernel, recurrent, bias = (self.w[rnn_key(layer, direction, part)] for part in RNN_PARTS)
+                out, final, tr = _run_direction(c.cell, x, mask, kernel, recurrent, bias,
                                                 reverse=direction == "backward", trace=trace)
                 outs.append(out)
                 finals.append(final)
@@ -196,16 +170,16 @@ class Engine:
     def _embed(self, table: str, ids: np.ndarray) -> np.ndarray:
         """(M, B, T, D) rows of an embedding table; a cut table is held as rows times a basis."""
         rows = self.w[table][:, ids]
-        basis = self.w.get(f"{table}/basis")
+        basis = self.w.get(table + BASIS)
         return rows if basis is None else np.matmul(rows, basis[:, None])
 
     def _heads(self, features: np.ndarray) -> np.ndarray:
         """(M, B, F) -> (M, B): each member's head on its own features."""
-        return _sigmoid(features @ self.w["head/kernel"] + self.w["head/bias"][:, None])[..., 0]
+        return _sigmoid(features @ self.w[HEAD_KERNEL] + self.w[HEAD_BIAS][:, None])[..., 0]
 
     def head(self, features: np.ndarray) -> np.ndarray:
         """The first member's head on features (..., F)."""
-        return _sigmoid(features @ self.w["head/kernel"][0] + self.w["head/bias"][0])[..., 0]
+        return _sigmoid(features @ self.w[HEAD_KERNEL][0] + self.w[HEAD_BIAS][0])[..., 0]
 
     def predict(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Probability positive per text; NaN for a text with no word the model knows (see NoWordsError)."""

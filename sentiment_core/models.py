@@ -14,9 +14,19 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
-from .config import BIGRAM_HASH, Config  # noqa: E402
-from .inference import dequantize_tables, quantize_tables  # noqa: E402
+from .config import Config  # noqa: E402
 from .lean_rnn import LeanSimpleRNN  # noqa: E402
+from .weights import (  # noqa: E402
+    BIGRAMS,
+    EMBEDDING,
+    HEAD_BIAS,
+    HEAD_KERNEL,
+    RNN_PARTS,
+    bigram_ids,
+    dequantize_tables,
+    quantize_tables,
+    rnn_key,
+)
 
 RNN_LAYERS = {"simple_rnn": LeanSimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
@@ -39,12 +49,6 @@ class MaskedMaxPooling1D(layers.Layer):
         return None
 
 
-def bigram_ids(token_ids, buckets: int, xp=ops):
-    """The bucket of each (previous token, token) pair; the first token's previous token is padding."""
-    previous = xp.pad(token_ids[:, :-1], [[0, 0], [1, 0]])
-    return (previous * BIGRAM_HASH + token_ids) % buckets
-
-
 @keras.saving.register_keras_serializable(package="sentiment_core")
 class WordAndBigramEmbedding(layers.Layer):
     """Word embedding plus a hashed embedding of the word pair ending at each step.
@@ -62,7 +66,7 @@ class WordAndBigramEmbedding(layers.Layer):
     def call(self, token_ids):
         token_ids = ops.cast(token_ids, "int32")
         return (ops.take(self.embeddings, token_ids, axis=0)
-                + ops.take(self.bigram_embeddings, bigram_ids(token_ids, self.buckets), axis=0))
+                + ops.take(self.bigram_embeddings, bigram_ids(token_ids, self.buckets, ops), axis=0))
 
     def compute_mask(self, token_ids, mask=None):
         return ops.not_equal(token_ids, 0) if self.mask_zero else None
@@ -232,7 +236,7 @@ def recurrent_layers(model: keras.Model, member: int = 0) -> list[layers.Layer]:
 
 def quantize_embeddings(model: keras.Model, rank: int = 0) -> dict[str, np.ndarray]:
     """The weights to store, embedding tables as int8 with a scale per row, first cut to `rank`
-    directions if 0 < rank < their size (inference.quantize_tables).
+    directions if 0 < rank < their size (weights.quantize_tables).
 
     The model's tables are set to exactly the values stored, so model.keras, weights.npz, the NumPy
     engine and every metric computed from them hold the same numbers.
@@ -243,20 +247,20 @@ def quantize_embeddings(model: keras.Model, rank: int = 0) -> dict[str, np.ndarr
 
 
 def _member_variables(model: keras.Model, member: int) -> dict:
-    """Each weight of one member under the stable name the NumPy engine (inference.py) reads."""
+    """Each weight of one member under its stored name (weights.py), the name the NumPy engine reads."""
     prefix = member_prefix(member)
     embedding = model.get_layer(prefix + "embedding")
-    variables = {"embedding": embedding.embeddings}
+    variables = {EMBEDDING: embedding.embeddings}
     if isinstance(embedding, WordAndBigramEmbedding):
-        variables["embedding/bigrams"] = embedding.bigram_embeddings
+        variables[BIGRAMS] = embedding.bigram_embeddings
     for i, layer in enumerate(recurrent_layers(model, member), 1):
         directions = ({"forward": layer.forward_layer, "backward": layer.backward_layer}
                       if isinstance(layer, layers.Bidirectional) else {"forward": layer})
         for direction, rnn in directions.items():
-            for name in ("kernel", "recurrent_kernel", "bias"):
-                variables[f"rnn_{i}/{direction}/{name}"] = getattr(rnn.cell, name)
+            for part in RNN_PARTS:
+                variables[rnn_key(i, direction, part)] = getattr(rnn.cell, part)
     head = model.get_layer(prefix + "sentiment")
-    variables["head/kernel"], variables["head/bias"] = head.kernel, head.bias
+    variables[HEAD_KERNEL], variables[HEAD_BIAS] = head.kernel, head.bias
     return variables
 
 

@@ -175,47 +175,6 @@ def test_weights_that_do_not_fit_the_config_are_refused(gru_run):
         Engine(gru_run.config.replace(units=gru_run.config.units + 1), gru_run.vocab, gru_run.weights)
 
 
-def test_embedding_tables_are_stored_as_int8_steps_within_half_a_step():
-    from sentiment_core.inference import dequantize_tables, quantize_tables
-
-    rng = np.random.default_rng(0)
-    table = rng.normal(size=(50, 8)).astype(np.float32)
-    table[3] = 0.0
-    kernel = rng.normal(size=(8, 24)).astype(np.float32)
-    stored = quantize_tables({"embedding": table, "rnn_1/forward/kernel": kernel})
-    assert stored["embedding"].dtype == np.int8 and stored["embedding/scale"].shape == (50, 1)
-    assert stored["rnn_1/forward/kernel"] is kernel  # only embeddings are rounded
-    back = dequantize_tables(stored)
-    assert back.keys() == {"embedding", "rnn_1/forward/kernel"}
-    assert (np.abs(back["embedding"] - table) <= stored["embedding/scale"] / 2 + 1e-7).all()
-    assert (back["embedding"][3] == 0).all() and np.abs(stored["embedding"]).max() == 127
-    np.testing.assert_array_equal(quantize_tables(back)["embedding"], stored["embedding"])  # stable
-    members = quantize_tables({"embedding": np.stack([table, 3 * table])})  # an ensemble: a scale per member and row
-    assert members["embedding/scale"].shape == (2, 50, 1)
-    nonzero = np.arange(50) != 3  # an all-zero row keeps scale 1
-    np.testing.assert_allclose(members["embedding/scale"][1][nonzero], 3 * members["embedding/scale"][0][nonzero],
-                               rtol=1e-3)  # float16 scales
-
-
-def test_embedding_tables_cut_to_a_rank_keep_their_strongest_directions():
-    from sentiment_core.inference import dequantize_tables, quantize_tables
-
-    rng = np.random.default_rng(1)
-    signal = rng.normal(size=(2, 300, 3)) @ rng.normal(size=(2, 3, 16))  # two members, rank 3 each
-    tables = (signal + 0.01 * rng.normal(size=signal.shape)).astype(np.float32)
-    stored = quantize_tables({"embedding": tables, "embedding/bigrams": tables[:, :100]}, rank=3)
-    assert stored["embedding"].shape == (2, 300, 3) and stored["embedding"].dtype == np.int8
-    assert stored["embedding/basis"].shape == (2, 3, 16) and stored["embedding/bigrams/basis"].shape == (2, 3, 16)
-    back = dequantize_tables(stored)
-    assert back.keys() == {"embedding", "embedding/bigrams"} and back["embedding"].shape == (2, 300, 16)
-    for name, table in (("embedding", tables), ("embedding/bigrams", tables[:, :100])):
-        assert np.linalg.norm(back[name] - table) / np.linalg.norm(table) < 0.02  # noise and rounding only
-    cut_too_far = dequantize_tables(quantize_tables({"embedding": tables}, rank=1))["embedding"]
-    assert np.linalg.norm(cut_too_far - tables) / np.linalg.norm(tables) > 0.2  # a rank that drops signal shows
-    whole = quantize_tables({"embedding": tables}, rank=16)  # no smaller than the table: kept whole
-    assert "embedding/basis" not in whole and whole["embedding"].shape == tables.shape
-
-
 def test_a_run_saved_at_a_rank_stores_its_factors(trained):
     run = trained(**VARIANTS["bigram_rank_gru"])  # its Keras parity is checked with the other variants
     c = run.config

@@ -1,7 +1,8 @@
-"""The app's path (load a run, predict, read, occlude) never imports TensorFlow, Keras or JAX."""
+"""The app's path (load a run, predict, read, occlude) never imports TensorFlow, Keras or JAX, nor training code."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -25,6 +26,8 @@ print(json.dumps({
     "occlusion": len(occlusion),
     "trajectory": list(path.shape),
     "heavy": sorted(m for m in ("tensorflow", "keras", "jax", "jaxlib", "torch") if m in sys.modules),
+    "training": sorted(m for m in sys.modules if m.startswith("sentiment_core.")
+                       and m.split(".")[1] in ("models", "lean_rnn", "train", "gradients", "explain")),
 }))
 """
 
@@ -35,7 +38,13 @@ def test_inference_runs_without_tensorflow_keras_or_jax(gru_run):
                           cwd=ROOT, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["heavy"] == []
+    assert result["heavy"] == [] and result["training"] == []
     assert len(result["probabilities"]) == 2 and all(0 < p < 1 for p in result["probabilities"])
     assert abs(result["read"] - result["probabilities"][0]) < 1e-6
     assert result["occlusion"] == 4 and result["trajectory"] == [4, 2]
+
+
+def test_training_code_takes_the_weight_format_from_weights_py_not_from_the_engine():
+    imported = {node.module for node in ast.walk(ast.parse((ROOT / "sentiment_core" / "models.py").read_text()))
+                if isinstance(node, ast.ImportFrom)}
+    assert "weights" in imported and "inference" not in imported
