@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .inference import Engine
 from .runs import Run
-from .text import read_as_model, require_words
 
 
 def keras_model(run: Run):
@@ -20,11 +20,9 @@ def keras_model(run: Run):
 def integrated_gradients_for(run: Run, text: str, model=None, steps: int = 32) -> np.ndarray:
     """Signed integrated-gradients attribution per real token of `text`, in reading order. Raises NoWordsError."""
     from .gradients import integrated_gradients
-    from .text import encode
 
-    c = run.config
-    n = len(require_words(text, read_as_model(text, run.vocab, c.maxlen, c.truncating)))
+    engine = Engine.from_run(run)  # the tokens and where they sit, exactly as the NumPy views read them
+    tokens = engine.tokens(text, words_required=True)
     model = model or keras_model(run)
-    ids = encode([text], run.vocab, c.maxlen, c.padding, c.truncating)[0]
-    per_position = integrated_gradients(model, ids, steps)
-    return per_position[c.maxlen - n :] if c.padding == "pre" else per_position[:n]
+    per_position = integrated_gradients(model, engine.encode([text])[0], steps)
+    return per_position[engine.positions(len(tokens))]

@@ -83,10 +83,3 @@ def label_units(insights: dict[str, np.ndarray], k: int = 8) -> list[dict]:
     order = np.argsort(-np.abs(corr))[:k]
     return [{"unit": int(i), "correlation": float(corr[i])} for i in order]
 
-
-def unit_activations(engine: Engine, text: str, unit: int) -> np.ndarray:
-    """A head-feature unit's hidden activation at each token of `text`."""
-    reading = engine.read(text)
-    units = engine.config.units
-    direction = "backward" if unit >= units else "forward"
-    return reading.layers[-1][direction]["h"][:, unit % units]

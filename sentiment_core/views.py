@@ -548,7 +548,7 @@ def trajectory_frame(tokens: Sequence[Token], path: np.ndarray) -> pd.DataFrame:
 
 
 def unit_frame(tokens: Sequence[Token], reading_layers: list, units: int, unit: int) -> pd.DataFrame:
-    """A head-feature unit's hidden activation per word (same mapping as insights.unit_activations)."""
+    """A head-feature unit's hidden activation per word."""
     direction = "backward" if unit >= units else "forward"
     values = np.asarray(reading_layers[-1][direction]["h"][:, unit % units], dtype=float)
     return pd.DataFrame({"position": np.arange(1, len(tokens) + 1), "word": [t.word for t in tokens],

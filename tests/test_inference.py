@@ -15,7 +15,7 @@ from keras import layers
 from sentiment_core.explain import keras_model
 from sentiment_core.inference import GATES, Engine
 from sentiment_core.models import RNN_LAYERS, recurrent_layers
-from sentiment_core.text import pad
+from sentiment_core.text import NoWordsError, pad
 
 ATOL = 1e-5
 
@@ -158,16 +158,20 @@ def test_occlusion_gives_one_value_per_token(gru_run):
     p = engine.predict([TEXT])[0]
     without_film = " ".join(w for i, w in enumerate(words) if i != words.index("film"))
     assert removed[words.index("film")] == pytest.approx(p - engine.predict([without_film])[0], abs=1e-6)
-    assert engine.occlusion("")[1].shape == (0,)
+    with pytest.raises(NoWordsError):
+        engine.occlusion("")
 
 
-def test_empty_and_unknown_texts_are_read(gru_run):
+def test_empty_and_unknown_texts_are_not_scored(gru_run):
+    """The engine's one "no words" answer (tests/test_no_words.py covers every entry point and shape)."""
     engine = Engine.from_run(gru_run)
     for review in ("", "!!!", "zzzz qqqq"):
-        reading = engine.read(review)
-        assert 0.0 < reading.probability < 1.0
-        assert len(reading.as_it_reads) == len(reading.tokens)
+        with pytest.raises(NoWordsError):
+            engine.read(review)
+        assert np.isnan(engine.predict([review])[0])
     assert engine.predict([]).shape == (0,)
+    reading = engine.read("zzzz qqqq good")  # one known word is enough
+    assert 0.0 < reading.probability < 1.0 and len(reading.as_it_reads) == len(reading.tokens) == 3
 
 
 def test_weights_that_do_not_fit_the_config_are_refused(gru_run):
