@@ -9,22 +9,43 @@ import app_support
 import charts
 from sentiment_core import runs, views
 from sentiment_core.config import PRESETS, ConfigError
-from sentiment_core.jobs import ACTIVE, FINAL, JobError
+from sentiment_core.jobs import JobError
+from sentiment_core.protocol import ACTIVE, FINAL, Job, JobState
 
 DEFAULT_PRESET = "tiny"
 PERCENT = {"test accuracy": st.column_config.NumberColumn(format="percent")}
 manager = app_support.job_manager()
 
+
+def list_jobs() -> dict[str, Job]:
+    """Every job on the server by id, oldest first."""
+    return {job.id: job for job in manager.jobs()}
+
+
+# One read of the jobs folder per draw, shared by everything below (each job.json is read once).
+# Every draw runs this script in a fresh module, so both start anew.
+drawn = list_jobs()
+handed_out: set[str] = set()
+
+
+def draw_listing(fragment: str) -> dict[str, Job] | None:
+    """This draw's listing for a fragment's first call, which is part of this draw. None on the
+    fragment's later calls: those are its own reruns (run_every), and the folder has moved on."""
+    if fragment in handed_out:
+        return None
+    handed_out.add(fragment)
+    return drawn
+
+
 # ---------------------------------------------------------------- reattach to a job from the URL (?job=...)
 linked = st.query_params.get("job")
 if linked and linked != st.session_state.get("job"):
-    try:
-        linked_job = manager.get(linked)
-    except JobError:
+    linked_job = drawn.get(linked)
+    if linked_job is None:
         st.warning(f"There is no job {linked!r} on this server any more; start a new one below.")
         del st.query_params["job"]
     else:
-        st.session_state.setdefault("owner", linked_job["owner"])  # a reopened job link is still "your" job
+        st.session_state.setdefault("owner", linked_job.owner)  # a reopened job link is still "your" job
         st.session_state["job"] = linked
 owner = app_support.owner()
 if st.session_state.get("job"):
@@ -201,12 +222,13 @@ if train_clicked and config is not None:
         st.session_state["job"] = job_id
         st.query_params["job"] = job_id
         st.toast("Training job submitted", icon=":material/rocket_launch:")
+        drawn = list_jobs()  # read again, with the new job in it
 
 
 # ---------------------------------------------------------------- the job, live
-def show_results(job: dict) -> None:
+def show_results(job: Job) -> None:
     try:
-        run, _ = app_support.load(job["run"])
+        run, _ = app_support.load(job.run)
     except runs.RunError as error:
         st.error(f"The run was saved but cannot be read: {error}")
         return
@@ -234,97 +256,96 @@ def stop(job_id: str) -> None:
         st.session_state["stop_error"] = str(error)
 
 
-def show_job(job_id: str, live: bool) -> None:
+def show_job(job_id: str, jobs: dict[str, Job] | None, live: bool) -> None:
+    """`jobs`: this draw's listing, or None to read just this job (a fragment's own rerun)."""
     if "stop_error" in st.session_state:
         st.error(st.session_state.pop("stop_error"))
     try:
-        job = manager.get(job_id)
+        job = manager.get(job_id) if jobs is None else jobs.get(job_id)
     except JobError as error:
         st.error(str(error))
         return
-    if live and job["state"] in FINAL:
+    if job is None:
+        st.error(f"no job {job_id!r}")
+        return
+    state = job.state
+    if live and state in FINAL:
         st.rerun()  # finished: redraw the whole page once, without the 1-second refresh
     events = manager.events(job_id)
     parts = views.split_events(events)
     info = views.progress(events, job, time.time())
-    state = job["state"]
-    st.subheader(f"Job {job_id}: {job['name']}")
-    icon = {"queued": ":material/hourglass_top:", "running": ":material/directions_run:",
-            "stopping": ":material/pan_tool:", "done": ":material/check_circle:", "stopped": ":material/stop_circle:",
-            "failed": ":material/error:", "cancelled": ":material/cancel:", "interrupted": ":material/warning:",
-            }.get(state, "")
-    st.markdown(f"State: **{icon} {state}**" + (f" — {info['text']}" if state in ACTIVE else ""))
-    if state == "queued":
-        st.info(f"Waiting in the queue: position {job.get('position') or '?'}. Jobs start in the order they were "
+    st.subheader(f"Job {job_id}: {job.name}")
+    st.markdown(f"State: **{state.icon} {state}**" + (f" — {info['text']}" if state in ACTIVE else ""))
+    if state == JobState.QUEUED:
+        st.info(f"Waiting in the queue: position {job.position or '?'}. Jobs start in the order they were "
                 f"submitted; this server trains {manager.limits.max_concurrent} at a time.")
-    if state in ("queued", "running"):
-        st.button("Cancel" if state == "queued" else "Stop", key="stop_button", icon=":material/stop:",
+    if state in (JobState.QUEUED, JobState.RUNNING):
+        st.button("Cancel" if state == JobState.QUEUED else "Stop", key="stop_button", icon=":material/stop:",
                   on_click=stop, args=(job_id,),
                   help="Stops after the current batch and still saves what was learned so far.")
-    if state in ACTIVE or parts["batch"]:
+    if state in ACTIVE or parts.batch:
         st.progress(info["fraction"], text=f"{info['fraction']:.0%}")
         cols = st.columns(3)
         cols[0].metric("Elapsed", views.format_seconds(info["elapsed"]))
         cols[1].metric("Time left (estimate)", views.format_seconds(info["eta"]) if state in ACTIVE else "–")
-        cols[2].metric("Epoch", f"{info['epoch'] or 0} / {info['epochs'] or job['config']['epochs']}")
-    if parts["batch"]:
-        frame = views.batch_frame(parts["batch"])
+        cols[2].metric("Epoch", f"{info['epoch'] or 0} / {info['epochs'] or job.config['epochs']}")
+    if parts.batch:
+        frame = views.batch_frame(parts.batch)
         left, right = st.columns(2)
         left.altair_chart(charts.batch_chart(frame, "loss"), width="stretch")
         right.altair_chart(charts.batch_chart(frame, "accuracy"), width="stretch")
-    if parts["epoch"]:
-        end = parts["end"] or {}
-        best = end.get("best_epoch") if job["config"].get("early_stopping") else None
-        note = "best epoch (kept)" + (", then early stop" if end.get("stopped_early") else "")
-        frame = views.epoch_frame(parts["epoch"])
+    if parts.epoch:
+        end = parts.end
+        best = end.best_epoch if end and job.config.get("early_stopping") else None
+        note = "best epoch (kept)" + (", then early stop" if end and end.stopped_early else "")
+        frame = views.epoch_frame(parts.epoch)
         left, right = st.columns(2)
         left.altair_chart(charts.epoch_chart(frame, "loss", best, note), width="stretch")
         right.altair_chart(charts.epoch_chart(frame, "accuracy", best, note), width="stretch")
         if end:
-            st.caption(views.end_note(end, job["config"]))
-    elif state in ACTIVE and parts["batch"]:
+            st.caption(views.end_note(end, job.config))
+    elif state in ACTIVE and parts.batch:
         st.caption("Train and validation curves appear after the first epoch.")
-    if state in ("done", "stopped") and job.get("run"):
+    if state in (JobState.DONE, JobState.STOPPED) and job.run:
         show_results(job)
-    elif state in ("failed", "interrupted", "cancelled"):
-        message = job.get("error") or ("You cancelled this job before it started." if state == "cancelled" else "")
-        (st.info if state == "cancelled" else st.error)(message or f"The job ended as {state}.")
+    elif state in (JobState.FAILED, JobState.INTERRUPTED, JobState.CANCELLED):
+        cancelled = state == JobState.CANCELLED
+        message = job.error or ("You cancelled this job before it started." if cancelled else "")
+        (st.info if cancelled else st.error)(message or f"The job ended as {state}.")
 
 
 @st.fragment(run_every=1.0)
 def live_job(job_id: str) -> None:
-    show_job(job_id, live=True)
+    show_job(job_id, draw_listing("live_job"), live=True)
 
 
 @st.fragment
 def finished_job(job_id: str) -> None:
-    show_job(job_id, live=False)
+    show_job(job_id, draw_listing("finished_job"), live=False)
 
 
 current = st.session_state.get("job")
 if current:
     st.divider()
-    try:
-        still_active = manager.get(current)["state"] in ACTIVE
-    except JobError:
-        still_active = False
-    (live_job if still_active else finished_job)(current)
+    shown = drawn.get(current)
+    (live_job if shown and shown.state in ACTIVE else finished_job)(current)
 
 # ---------------------------------------------------------------- other jobs
 st.divider()
 st.subheader("Jobs")
 
 
-def jobs_now() -> tuple[list[dict], list[dict]]:
-    """This session's jobs and every active one, from one read of the jobs folder."""
-    everyone = manager.jobs()
-    return [j for j in everyone if j.get("owner") == owner], [j for j in everyone if j["state"] in ACTIVE]
+def mine_and_active(jobs: dict[str, Job]) -> tuple[list[Job], list[Job]]:
+    """This session's jobs and every active one."""
+    everyone = list(jobs.values())
+    return [j for j in everyone if j.owner == owner], [j for j in everyone if j.state in ACTIVE]
 
 
 @st.fragment(run_every=5.0)
 def jobs_tables() -> None:
     """Redrawn every few seconds on its own, so states, queue positions and accuracies stay current."""
-    (mine, active), now = jobs_now(), time.time()
+    jobs = draw_listing("jobs_tables")
+    (mine, active), now = mine_and_active(list_jobs() if jobs is None else jobs), time.time()
     if mine:
         st.markdown("**Your recent jobs** (this browser session)")
         st.dataframe(views.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs", column_config=PERCENT)
@@ -336,8 +357,8 @@ def jobs_tables() -> None:
 
 
 jobs_tables()
-mine, active = jobs_now()
-watchable = {j["id"]: f"{j['name']} ({j['id']})" for j in [*reversed(mine[-10:]), *active]}
+mine, active = mine_and_active(drawn)
+watchable = {j.id: f"{j.name} ({j.id})" for j in [*reversed(mine[-10:]), *active]}
 # Only a click switches the job shown above. (A selectbox callback also fired when the list of jobs
 # changed under a busy server, and sessions in a 30-student load test ended up on another's job.)
 if watchable:

@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.appserver import APP_IDLE, CHROMIUM_ARGS, AppServer, chromium  # noqa: E402
 from sentiment_core import runs, views  # noqa: E402
+from sentiment_core.protocol import FINAL, JOB_FILE, JobState, read_job  # noqa: E402
 
 REVIEWS = [
     "A dreadful, boring, awful waste of time. The worst film I have seen this year.",
@@ -71,7 +72,6 @@ SHOWN = """([expected, model]) => [...document.querySelectorAll("[data-testid='s
 SCORE_SHOWN = """expected => [...document.querySelectorAll("[data-testid='stMetricValue']")]
     .some(e => e.innerText.trim() === expected)"""
 MODEL = re.compile(r"^Model: (\S+) ")
-FINAL = ("done", "failed", "stopped", "cancelled", "interrupted")
 STALE_AFTER = 60.0  # seconds a page may lag behind its job's final state before that counts as an error
 
 
@@ -193,10 +193,8 @@ class Session:
         return text
 
     def job_state(self) -> str:
-        try:
-            return json.loads((self.jobs_dir / self.job_id / "job.json").read_text())["state"]
-        except (OSError, ValueError, TypeError):
-            return "unknown"
+        job = read_job(self.jobs_dir / self.job_id / JOB_FILE) if self.job_id else None
+        return job.state if job else "unknown"
 
     async def idle(self, page) -> None:
         await page.wait_for_timeout(300)
@@ -216,11 +214,8 @@ class Session:
 
     def training_now(self) -> bool:
         """Whether any job on the server is running (read from the job files)."""
-        for path in self.jobs_dir.glob("*/job.json"):
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                if json.loads(path.read_text())["state"] in ("running", "stopping"):
-                    return True
-        return False
+        jobs = map(read_job, self.jobs_dir.glob(f"*/{JOB_FILE}"))
+        return any(job and job.state in (JobState.RUNNING, JobState.STOPPING) for job in jobs)
 
     async def read_model(self, page) -> str:
         caption = page.locator("[data-testid='stCaptionContainer']", has_text="Model:").first
@@ -315,8 +310,8 @@ class Session:
         self.job_id = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query).get("job", [""])[0]
         await self.check(page, "Train")
         if not re.fullmatch(r"[0-9a-f]{12}", self.job_id) or self.job_state() == "unknown":
-            mine = [p.parent.name for p in self.jobs_dir.glob("*/job.json")
-                    if json.loads(p.read_text()).get("name") == self.name]
+            mine = [job.id for job in map(read_job, self.jobs_dir.glob(f"*/{JOB_FILE}"))
+                    if job and job.name == self.name]
             self.tally.error("bad job link", f"session {self.i}: the address bar says job={self.job_id!r} "
                              f"({page.url}); its job is {mine}")
             if self.args.keep:
@@ -438,29 +433,27 @@ async def drive(args, server: AppServer, expected, tally: Tally, jobs_dir: Path)
 
 # ---------------------------------------------------------------- after the run
 def job_summary(jobs_dir: Path) -> dict:
-    jobs = []
-    for path in jobs_dir.glob("*/job.json"):
-        try:
-            jobs.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            jobs.append({"state": "unreadable"})
-    waits = [j["started"] - j["submitted"] for j in jobs if j.get("started") and j.get("submitted")]
-    durations = [j["ended"] - j["started"] for j in jobs if j.get("ended") and j.get("started")]
+    paths = list(jobs_dir.glob(f"*/{JOB_FILE}"))
+    jobs = [job for job in map(read_job, paths) if job]
+    waits = [j.started - j.submitted for j in jobs if j.started and j.submitted]
+    durations = [j.ended - j.started for j in jobs if j.ended and j.started]
     states: dict[str, int] = {}
     for job in jobs:
-        states[job.get("state", "?")] = states.get(job.get("state", "?"), 0) + 1
+        states[job.state] = states.get(job.state, 0) + 1
+    if len(jobs) < len(paths):
+        states["unreadable"] = len(paths) - len(jobs)
     lost = []
     for job in jobs:
-        if job.get("state") != "done":
+        if job.state != JobState.DONE:
             continue
         try:
-            if not job.get("run"):
+            if not job.run:
                 raise runs.RunError("no run recorded")
-            runs.load_run(job["run"])
+            runs.load_run(job.run)
         except runs.RunError as error:
-            lost.append(f"{job.get('name')}: {error}")
-    failed = [f"{j.get('name')}: {j.get('error')}" for j in jobs if j.get("state") == "failed"]
-    return {"submitted": len(jobs), "states": states, "queue_waits": waits, "durations": durations,
+            lost.append(f"{job.name}: {error}")
+    failed = [f"{j.name}: {j.error}" for j in jobs if j.state == JobState.FAILED]
+    return {"submitted": len(paths), "states": states, "queue_waits": waits, "durations": durations,
             "lost": lost, "failed": failed}
 
 

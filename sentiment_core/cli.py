@@ -42,31 +42,33 @@ def build_config(args: argparse.Namespace) -> Config:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .protocol import BatchEvent, EndEvent, EpochEvent, Event, StartEvent, StatusEvent
     from .runner import train_and_save
 
     config = build_config(args)
     bar: dict = {}
+    nan = float("nan")
 
-    def on_event(event: dict) -> None:
-        kind = event["type"]
-        if kind == "status":
-            print(event["message"], file=sys.stderr)
-        elif kind == "start":
-            bar["tqdm"] = tqdm(total=event["epochs"] * event["steps_per_epoch"], unit="batch", file=sys.stderr,
+    def on_event(event: Event) -> None:
+        if isinstance(event, StatusEvent):
+            print(event.message, file=sys.stderr)
+        elif isinstance(event, StartEvent):
+            bar["tqdm"] = tqdm(total=event.epochs * event.steps_per_epoch, unit="batch", file=sys.stderr,
                                mininterval=1.0, dynamic_ncols=True, disable=None)
-        elif kind == "batch":
-            bar["tqdm"].set_description(f"epoch {event['epoch']}/{config.epochs}")
-            bar["tqdm"].set_postfix(loss=f"{event['loss']:.4f}", acc=f"{event['accuracy']:.4f}", refresh=False)
+        elif isinstance(event, BatchEvent):
+            bar["tqdm"].set_description(f"epoch {event.epoch}/{config.epochs}")
+            bar["tqdm"].set_postfix(loss=f"{event.loss:.4f}", acc=f"{event.accuracy:.4f}", refresh=False)
             bar["tqdm"].update(1)
-        elif kind == "epoch":
-            bar["tqdm"].write(f"epoch {event['epoch']}: loss {event['loss']:.4f} acc {event['accuracy']:.4f} "
-                              f"val_loss {event.get('val_loss', float('nan')):.4f} "
-                              f"val_acc {event.get('val_accuracy', float('nan')):.4f} ({event['seconds']:.1f} s)",
+        elif isinstance(event, EpochEvent):
+            val_loss = nan if event.val_loss is None else event.val_loss
+            val_acc = nan if event.val_accuracy is None else event.val_accuracy
+            bar["tqdm"].write(f"epoch {event.epoch}: loss {event.loss:.4f} acc {event.accuracy:.4f} "
+                              f"val_loss {val_loss:.4f} val_acc {val_acc:.4f} ({event.seconds:.1f} s)",
                               file=sys.stderr)
-        elif kind == "end":
+        elif isinstance(event, EndEvent):
             bar["tqdm"].close()
-            if event["stopped_early"]:
-                print(f"early stopping: best epoch {event['best_epoch']} restored", file=sys.stderr)
+            if event.stopped_early:
+                print(f"early stopping: best epoch {event.best_epoch} restored", file=sys.stderr)
 
     run = train_and_save(config, args.data, Path(args.out), on_event, grad_probe=not args.no_grad_probe,
                          tfds_dir=args.tfds_dir, keras_file=not args.no_keras_file)

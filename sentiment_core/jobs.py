@@ -3,7 +3,8 @@
 Each job is a folder: `job.json` (what to train, who asked, its state, written by
 the manager only), `events.jsonl` (progress, appended by the worker), `stop` (a
 flag file the worker checks after every batch) and `result.json` (the worker's
-last word). Every session reads the same folders, so progress is visible from
+last word); their format is `protocol`'s, and this module reads and writes them
+only through it. Every session reads the same folders, so progress is visible from
 any browser, survives page switches and reconnects, and a server restart can
 tell finished jobs from interrupted ones.
 
@@ -13,7 +14,6 @@ killed worker takes nothing else down, and the next job simply gets a new one.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -28,9 +28,23 @@ from pathlib import Path
 from . import runs
 from .config import Config, ConfigError
 from .data import DataError
+from .protocol import (
+    ACTIVE,
+    EVENTS_FILE,
+    FINAL,
+    JOB_FILE,
+    RESULT_FILE,
+    STOP_FILE,
+    Event,
+    Job,
+    JobResult,
+    JobState,
+    parse_event,
+    read_job,
+    read_result,
+    write_atomic,
+)
 
-ACTIVE = ("queued", "running", "stopping")
-FINAL = ("done", "failed", "stopped", "cancelled", "interrupted")
 STOP_GRACE_SECONDS = 20.0  # after this a worker that ignores the stop flag is killed
 
 
@@ -76,41 +90,29 @@ class Limits:
                 raise JobError(f"{name} {value} is above this server's limit of {cap} (set by {var})")
 
 
-def _write_json(path: Path, document: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def _worker(job_dir: str) -> None:
     """Runs in a fresh process: train, save the run, write result.json."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C on the server stops the server, not the job
     # Training yields the CPU to the server, so pages stay responsive while jobs run.
     os.nice(_env_int("SENTIMENT_WORKER_NICE", 10))
     job = Path(job_dir)
-    spec = json.loads((job / "job.json").read_text(encoding="utf-8"))
-    config, data, run_path = spec["config"], spec["data"], spec["run_path"]
-    cache_dir, max_train_samples = spec.get("cache_dir"), spec.get("max_train_samples")
-    with open(job / "events.jsonl", "a", encoding="utf-8") as events:
-        result = _train(Config.from_dict(config), data, run_path, cache_dir, max_train_samples, job / "stop", events)
-    _write_json(job / "result.json", result)
+    spec = read_job(job / JOB_FILE)
+    if spec is None:
+        raise SystemExit(f"cannot read {job / JOB_FILE}")  # the manager reports a worker that died
+    with open(job / EVENTS_FILE, "a", encoding="utf-8") as events:
+        result = _train(Config.from_dict(spec.config), spec.data, spec.run_path, spec.cache_dir,
+                        spec.max_train_samples, job / STOP_FILE, events)
+    write_atomic(job / RESULT_FILE, result.to_json())
 
 
 def _train(config: Config, data: str, run_path: str, cache_dir: str | None, max_train_samples: int | None,
-           stop_flag: Path, events) -> dict:
+           stop_flag: Path, events) -> JobResult:
     last_flush = [0.0]
 
-    def on_event(event: dict) -> None:
-        events.write(json.dumps(event) + "\n")
+    def on_event(event: Event) -> None:
+        events.write(event.to_json() + "\n")
         now = time.monotonic()
-        if event["type"] != "batch" or now - last_flush[0] > 0.25:
+        if event.type != "batch" or now - last_flush[0] > 0.25:
             events.flush()
             last_flush[0] = now
 
@@ -119,15 +121,15 @@ def _train(config: Config, data: str, run_path: str, cache_dir: str | None, max_
 
         run = train_and_save(config, data, Path(run_path), on_event, stop_flag.exists,
                              cache_dir=Path(cache_dir) if cache_dir else None, max_train_samples=max_train_samples)
-        return {"state": "stopped" if run.meta.get("status") == "stopped" else "done", "run": str(run.path),
-                "metrics": {k: run.metrics[k] for k in ("accuracy", "loss", "roc_auc")}}
+        return JobResult(JobState.STOPPED if run.meta.get("status") == "stopped" else JobState.DONE,
+                         run=str(run.path), metrics={k: run.metrics[k] for k in ("accuracy", "loss", "roc_auc")})
     except (ConfigError, DataError, runs.RunError, ValueError) as error:
-        return {"state": "failed", "error": str(error)}
+        return JobResult(JobState.FAILED, error=str(error))
     except MemoryError:
-        return {"state": "failed", "error": "out of memory: try a smaller model, vocabulary or max length"}
+        return JobResult(JobState.FAILED, error="out of memory: try a smaller model, vocabulary or max length")
     except Exception as error:  # a worker reports anything rather than dying silently
-        return {"state": "failed", "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc()[-4000:]}
+        return JobResult(JobState.FAILED, error=f"{type(error).__name__}: {error}",
+                         traceback=traceback.format_exc()[-4000:])
 
 
 class JobManager:
@@ -144,7 +146,7 @@ class JobManager:
         self._lock = threading.RLock()
         self._processes: dict[str, subprocess.Popen] = {}
         self._stop_requested: dict[str, float] = {}
-        self._event_cache: dict[str, tuple[int, list[dict]]] = {}
+        self._event_cache: dict[str, tuple[int, list[Event]]] = {}
         self._mark_interrupted()
         self._closing = threading.Event()
         self._poll = poll_seconds
@@ -155,31 +157,31 @@ class JobManager:
     def _job_file(self, job_id: str) -> Path:
         if not (isinstance(job_id, str) and job_id.isalnum() and len(job_id) <= 32):
             raise JobError(f"invalid job id {job_id!r}")
-        return self.jobs_dir / job_id / "job.json"
+        return self.jobs_dir / job_id / JOB_FILE
 
-    def get(self, job_id: str) -> dict:
-        job = _read_json(self._job_file(job_id))
+    def get(self, job_id: str) -> Job:
+        job = read_job(self._job_file(job_id))
         if job is None:
             raise JobError(f"no job {job_id!r}")
-        if job["state"] == "queued":
-            job["position"] = self._queue_position(job_id)
+        if job.state == JobState.QUEUED:
+            job.position = self._queue_position(job_id)
         return job
 
-    def jobs(self, owner: str | None = None) -> list[dict]:
-        found = [job for job in map(_read_json, self.jobs_dir.glob("*/job.json")) if job]
-        found.sort(key=lambda j: j["submitted"])
-        queued = [j for j in found if j["state"] == "queued"]  # positions count everyone's jobs
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        found = [job for job in map(read_job, self.jobs_dir.glob(f"*/{JOB_FILE}")) if job]
+        found.sort(key=lambda j: j.submitted)
+        queued = [j for j in found if j.state == JobState.QUEUED]  # positions count everyone's jobs
         for position, job in enumerate(queued, 1):
-            job["position"] = position
-        return [j for j in found if owner is None or j.get("owner") == owner]
+            job.position = position
+        return [j for j in found if owner is None or j.owner == owner]
 
     def _queue_position(self, job_id: str) -> int:
-        queued = [j["id"] for j in self.jobs() if j["state"] == "queued"]
+        queued = [j.id for j in self.jobs() if j.state == JobState.QUEUED]
         return queued.index(job_id) + 1 if job_id in queued else 0
 
-    def events(self, job_id: str) -> list[dict]:
+    def events(self, job_id: str) -> list[Event]:
         """All progress events so far; read incrementally, so polling every second stays cheap."""
-        path = self._job_file(job_id).parent / "events.jsonl"
+        path = self._job_file(job_id).parent / EVENTS_FILE
         with self._lock:
             offset, cached = self._event_cache.get(job_id, (0, []))
             try:
@@ -190,7 +192,7 @@ class JobManager:
                 return []
             complete, _, _ = chunk.rpartition("\n")  # a half-written last line waits for the next read
             if complete:
-                cached = cached + [json.loads(line) for line in complete.split("\n") if line]
+                cached = cached + [parse_event(line) for line in complete.split("\n") if line]
                 offset += len(complete.encode("utf-8")) + 1
             self._event_cache[job_id] = (offset, cached)
             return list(cached)
@@ -200,55 +202,56 @@ class JobManager:
         self.limits.check(config)
         name = runs.check_name(name) if name else runs.new_name(config.cell)
         with self._lock:
-            mine = [j for j in self.jobs(owner) if j["state"] in ACTIVE]
+            mine = [j for j in self.jobs(owner) if j.state in ACTIVE]
             if len(mine) >= self.limits.max_queued_per_session:
                 raise JobError(f"you already have {len(mine)} job(s) queued or running; the limit per session is "
                                f"{self.limits.max_queued_per_session} (SENTIMENT_MAX_JOBS_PER_SESSION)")
-            if (self.runs_dir / name).exists() or any(j["name"] == name and j["state"] in ACTIVE for j in self.jobs()):
+            if (self.runs_dir / name).exists() or any(j.name == name and j.state in ACTIVE for j in self.jobs()):
                 raise JobError(f"a run named {name!r} already exists; choose another name")
             job_id = uuid.uuid4().hex[:12]
             (self.jobs_dir / job_id).mkdir()
-            _write_json(self._job_file(job_id), {
-                "id": job_id, "owner": owner, "name": name, "data": data, "config": config.to_dict(),
-                "state": "queued", "submitted": time.time(), "started": None, "ended": None,
-                "run": None, "error": None, "server": os.getpid(), "run_path": str(self.runs_dir / name),
-                "cache_dir": str(self.cache_dir) if self.cache_dir else None,
-                "max_train_samples": self.limits.max_train_samples})
+            job = Job(id=job_id, owner=owner, name=name, data=data, config=config.to_dict(),
+                      state=JobState.QUEUED, submitted=time.time(), server=os.getpid(),
+                      run_path=str(self.runs_dir / name), cache_dir=str(self.cache_dir) if self.cache_dir else None,
+                      max_train_samples=self.limits.max_train_samples)
+            write_atomic(self._job_file(job_id), job.to_json())
         return job_id
 
-    def stop(self, job_id: str) -> dict:
+    def stop(self, job_id: str) -> Job:
         """Stop a running job (it saves what it learned) or cancel a queued one."""
         with self._lock:
             job = self.get(job_id)
-            if job["state"] == "queued":
-                return self._update(job_id, state="cancelled", ended=time.time())
-            if job["state"] == "running":
-                (self._job_file(job_id).parent / "stop").touch()
+            if job.state == JobState.QUEUED:
+                return self._update(job_id, state=JobState.CANCELLED, ended=time.time())
+            if job.state == JobState.RUNNING:
+                (self._job_file(job_id).parent / STOP_FILE).touch()
                 self._stop_requested[job_id] = time.monotonic()
-                return self._update(job_id, state="stopping")
+                return self._update(job_id, state=JobState.STOPPING)
             return job
 
     cancel = stop
 
-    def _update(self, job_id: str, **changes) -> dict:
+    def _update(self, job_id: str, **changes) -> Job:
         with self._lock:
-            job = _read_json(self._job_file(job_id)) or {}
-            job.update(changes)
-            _write_json(self._job_file(job_id), job)
+            job = read_job(self._job_file(job_id))
+            if job is None:
+                raise JobError(f"no job {job_id!r}")
+            job = job.replace(**changes)
+            write_atomic(self._job_file(job_id), job.to_json())
             return job
 
     def _mark_interrupted(self) -> None:
         """Jobs a previous server left active did not finish: say so, never call them done."""
-        for path in self.jobs_dir.glob("*/job.json"):
-            job = _read_json(path)
-            if job and job["state"] in ACTIVE:
-                result = _read_json(path.parent / "result.json")
+        for path in self.jobs_dir.glob(f"*/{JOB_FILE}"):
+            job = read_job(path)
+            if job and job.state in ACTIVE:
+                result = read_result(path.parent / RESULT_FILE)
                 if result:  # it finished while nobody was watching
-                    job.update(state=result["state"], run=result.get("run"), error=result.get("error"))
+                    job = job.replace(state=result.state, run=result.run, error=result.error)
                 else:
-                    job.update(state="interrupted", ended=time.time(),
-                               error="the server restarted while this job was queued or running")
-                _write_json(path, job)
+                    job = job.replace(state=JobState.INTERRUPTED, ended=time.time(),
+                                      error="the server restarted while this job was queued or running")
+                write_atomic(path, job.to_json())
 
     # ----- the dispatcher thread -----
     def _loop(self) -> None:
@@ -269,26 +272,26 @@ class JobManager:
                 del self._processes[job_id]
                 self._finish(job_id, process.returncode)
             free = self.limits.max_concurrent - len(self._processes)
-            for job in [j for j in self.jobs() if j["state"] == "queued"][: max(free, 0)]:
+            for job in [j for j in self.jobs() if j.state == JobState.QUEUED][: max(free, 0)]:
                 self._start(job)
 
-    def _start(self, job: dict) -> None:
-        job_dir = self.jobs_dir / job["id"]
+    def _start(self, job: Job) -> None:
+        job_dir = self.jobs_dir / job.id
         with open(job_dir / "worker.log", "ab") as log:
             process = subprocess.Popen([sys.executable, "-m", "sentiment_core.jobs", str(job_dir)],
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                        cwd=Path(__file__).resolve().parent.parent)
-        self._processes[job["id"]] = process
-        self._update(job["id"], state="running", started=time.time(), pid=process.pid)
+        self._processes[job.id] = process
+        self._update(job.id, state=JobState.RUNNING, started=time.time(), pid=process.pid)
 
     def _finish(self, job_id: str, exitcode: int | None) -> None:
-        result = _read_json(self.jobs_dir / job_id / "result.json")
+        result = read_result(self.jobs_dir / job_id / RESULT_FILE)
         self._stop_requested.pop(job_id, None)
         if result is None:
-            result = {"state": "failed", "error": f"the training process died (exit code {exitcode}); "
-                      "it may have run out of memory or been killed"}
-        self._update(job_id, state=result["state"], run=result.get("run"), error=result.get("error"),
-                     metrics=result.get("metrics"), ended=time.time())
+            result = JobResult(JobState.FAILED, error=f"the training process died (exit code {exitcode}); "
+                               "it may have run out of memory or been killed")
+        self._update(job_id, state=result.state, run=result.run, error=result.error, metrics=result.metrics,
+                     ended=time.time())
         runs.prune(self.runs_dir)
 
     def kill_worker(self, job_id: str) -> None:
@@ -298,14 +301,14 @@ class JobManager:
         if process is not None:
             process.kill()
 
-    def wait(self, job_id: str, timeout: float = 120.0) -> dict:
+    def wait(self, job_id: str, timeout: float = 120.0) -> Job:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             job = self.get(job_id)
-            if job["state"] in FINAL:
+            if job.state in FINAL:
                 return job
             time.sleep(0.1)
-        raise TimeoutError(f"job {job_id} still {self.get(job_id)['state']} after {timeout} s")
+        raise TimeoutError(f"job {job_id} still {self.get(job_id).state} after {timeout} s")
 
     def shutdown(self, kill: bool = True) -> None:
         self._closing.set()

@@ -14,6 +14,7 @@ from . import insights, metrics, runs
 from .config import Config
 from .features import DEFAULT_CACHE, Encoded, prepare
 from .inference import Engine
+from .protocol import StatusEvent
 from .runs import Run
 from .train import OnEvent, fit
 
@@ -123,14 +124,14 @@ def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lam
     if Path(out).exists():
         raise runs.RunError(f"run {Path(out).name!r} already exists in {Path(out).parent}; choose another name")
     t0 = time.perf_counter()
-    on_event({"type": "status", "message": f"loading and encoding {data}"})
+    on_event(StatusEvent(f"loading and encoding {data}"))
     encoded = prepare(data, config, cache_dir, tfds_dir)
     if max_train_samples and len(encoded.x_train) > max_train_samples:
         raise ValueError(f"this server trains on at most {max_train_samples} reviews; "
                          f"{data} has {len(encoded.x_train)}")
     prep_seconds = time.perf_counter() - t0
     cache = "hit" if encoded.cached else "miss"
-    on_event({"type": "status", "message": f"prepared in {prep_seconds:.1f} s (cache {cache})"})
+    on_event(StatusEvent(f"prepared in {prep_seconds:.1f} s (cache {cache})"))
     model, history = fit(config, encoded, on_event, should_stop, grad_probe)
     status = "stopped" if history.stopped_by_user else "complete"
     return save(out, config, encoded, model, history, data, status,

@@ -1,10 +1,7 @@
-"""Training with Keras `fit`, reporting through plain events and stoppable within one batch.
+"""Training with Keras `fit`, reporting through events and stoppable within one batch.
 
-Events are dicts, so that they can cross a process boundary as JSON:
-  {"type": "start", "epochs", "steps_per_epoch", "samples"}
-  {"type": "batch", "epoch", "step", "loss", "accuracy", "seconds"}
-  {"type": "epoch", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "grad_norms"?}
-  {"type": "end", "stopped_early", "stopped_by_user", "best_epoch", "seconds"}
+The events are `protocol`'s (start, batch, epoch, end), so a job worker can send them across
+a process boundary as JSON; their fields are documented there.
 """
 
 from __future__ import annotations
@@ -21,8 +18,8 @@ from .batches import LengthBatches
 from .config import Config
 from .features import Encoded
 from .models import build_model, export_weights, load_weights
+from .protocol import BatchEvent, EndEvent, EpochEvent, Event, StartEvent
 
-Event = dict
 OnEvent = Callable[[Event], None]
 PROBE_SIZE = 32
 WORTH_CUTTING = 0.25  # cut batches to length when at least this share of the steps is padding
@@ -30,7 +27,7 @@ WORTH_CUTTING = 0.25  # cut batches to length when at least this share of the st
 
 @dataclass
 class History:
-    batches: list[dict] = field(default_factory=list)
+    batches: list[dict] = field(default_factory=list)  # the events' JSON, as saved in a run's history
     epochs: list[dict] = field(default_factory=list)
     grad_norms: list[dict] = field(default_factory=list)  # per epoch: ‖∂L/∂h_t‖ for t = 1..T
     best_epoch: int | None = None
@@ -62,23 +59,21 @@ class _Reporter(keras.callbacks.Callback):
         self.epoch, self.epoch_t0 = epoch + 1, time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        event = {"type": "batch", "epoch": self.epoch, "step": batch + 1,
-                 "global_step": (self.epoch - 1) * self.steps + batch + 1,
-                 "loss": float(logs["loss"]), "accuracy": float(logs["accuracy"]),
-                 "seconds": time.perf_counter() - self.t0}
-        self.history.batches.append(event)
+        event = BatchEvent(epoch=self.epoch, step=batch + 1, global_step=(self.epoch - 1) * self.steps + batch + 1,
+                           loss=float(logs["loss"]), accuracy=float(logs["accuracy"]),
+                           seconds=time.perf_counter() - self.t0)
+        self.history.batches.append(event.to_dict())
         self._emit(event)
         if self.should_stop():
             self.history.stopped_by_user = True
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        event = {"type": "epoch", "epoch": epoch + 1,
-                 **{k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs},
-                 "seconds": time.perf_counter() - self.epoch_t0}
+        metrics = {k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs}
+        event = EpochEvent(epoch=epoch + 1, **metrics, seconds=time.perf_counter() - self.epoch_t0)
         if self.probe is not None and not self.history.stopped_by_user:
-            event["grad_norms"] = self._record_grad_norms(epoch + 1)
-        self.history.epochs.append(event)
+            event.grad_norms = self._record_grad_norms(epoch + 1)
+        self.history.epochs.append(event.to_dict())
         self._emit(event)
 
     def _record_grad_norms(self, epoch: int) -> list[float]:
@@ -123,8 +118,8 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
         steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
     model = build_model(config, steps_per_epoch=steps, any_length=cut_padding, member_inputs=members > 1)
     history = History()
-    on_event({"type": "start", "epochs": config.epochs, "steps_per_epoch": steps,
-              "samples": int(len(encoded.x_train)), "parameters": int(model.count_params())})
+    on_event(StartEvent(epochs=config.epochs, steps_per_epoch=steps, samples=int(len(encoded.x_train)),
+                        parameters=int(model.count_params())))
     probe = probe_batch(encoded.x_val, encoded.y_val) if grad_probe else None
     callbacks: list[keras.callbacks.Callback] = [_Reporter(history, on_event, should_stop, probe, steps)]
     stopper = keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
@@ -141,6 +136,6 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
     history.stopped_early = stopper.stopped_epoch > 0
     if stopper.best_weights is not None:
         history.best_epoch = stopper.best_epoch + 1
-    on_event({"type": "end", "stopped_early": history.stopped_early, "stopped_by_user": history.stopped_by_user,
-              "best_epoch": history.best_epoch, "seconds": history.seconds})
+    on_event(EndEvent(stopped_early=history.stopped_early, stopped_by_user=history.stopped_by_user,
+                      best_epoch=history.best_epoch, seconds=history.seconds))
     return model, history

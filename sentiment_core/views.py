@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .config import CHOICES, PRESETS, RANGES, Config, ConfigError
+from .protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, JobState, StartEvent, StatusEvent
 from .text import Token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -372,12 +373,12 @@ def thin(frame: pd.DataFrame, max_points: int = 600) -> pd.DataFrame:
     return frame[keep]
 
 
-def batch_frame(batches: Sequence[dict], alpha: float | None = None, max_points: int = 600) -> pd.DataFrame:
+def batch_frame(batches: Sequence[BatchEvent], alpha: float | None = None, max_points: int = 600) -> pd.DataFrame:
     """Per-batch loss and accuracy, raw and smoothed, in long form: step, metric, value, smoothed."""
     if not batches:
         return pd.DataFrame(columns=["step", "epoch", "metric", "value", "smoothed"])
-    frame = pd.DataFrame([{"step": b["global_step"], "epoch": b["epoch"], "loss": b["loss"],
-                           "accuracy": b["accuracy"]} for b in batches])
+    frame = pd.DataFrame([{"step": b.global_step, "epoch": b.epoch, "loss": b.loss, "accuracy": b.accuracy}
+                          for b in batches])
     if alpha is None:  # about 1/20 of an epoch's worth of batches, within [0.02, 0.3]
         per_epoch = max(frame.groupby("epoch").size().max(), 1)
         alpha = float(np.clip(20.0 / per_epoch, 0.02, 0.3))
@@ -391,10 +392,11 @@ def batch_frame(batches: Sequence[dict], alpha: float | None = None, max_points:
     return pd.concat(parts, ignore_index=True)
 
 
-def epoch_frame(epochs: Sequence[dict]) -> pd.DataFrame:
-    """Per-epoch train and validation loss/accuracy in long form: epoch, metric, split, value."""
+def epoch_frame(epochs: Sequence[EpochEvent | dict]) -> pd.DataFrame:
+    """Per-epoch train and validation loss/accuracy in long form: epoch, metric, split, value.
+    Takes a live job's epoch events or a saved run's history rows (their JSON)."""
     rows = []
-    for e in epochs:
+    for e in (e.to_dict() if isinstance(e, EpochEvent) else e for e in epochs):
         for metric in ("loss", "accuracy"):
             for split, key in (("train", metric), ("validation", f"val_{metric}")):
                 if key in e and e[key] is not None:
@@ -402,15 +404,30 @@ def epoch_frame(epochs: Sequence[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
 
 
-def split_events(events: Sequence[dict]) -> dict:
-    """A job's event list sorted by kind."""
-    found = {"start": None, "end": None, "status": [], "batch": [], "epoch": []}
+@dataclass
+class JobEvents:
+    """A job's events by kind; kinds this code does not know (a newer worker's) are left out."""
+
+    start: StartEvent | None = None
+    end: EndEvent | None = None
+    status: list[StatusEvent] = field(default_factory=list)
+    batch: list[BatchEvent] = field(default_factory=list)
+    epoch: list[EpochEvent] = field(default_factory=list)
+
+
+def split_events(events: Sequence[Event]) -> JobEvents:
+    found = JobEvents()
     for event in events:
-        kind = event.get("type")
-        if kind in ("start", "end"):
-            found[kind] = event
-        elif kind in found:
-            found[kind].append(event)
+        if isinstance(event, StartEvent):
+            found.start = event
+        elif isinstance(event, EndEvent):
+            found.end = event
+        elif isinstance(event, StatusEvent):
+            found.status.append(event)
+        elif isinstance(event, BatchEvent):
+            found.batch.append(event)
+        elif isinstance(event, EpochEvent):
+            found.epoch.append(event)
     return found
 
 
@@ -427,54 +444,52 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def progress(events: Sequence[dict], job: dict, now: float) -> dict:
+def progress(events: Sequence[Event], job: Job, now: float) -> dict:
     """Fraction done, elapsed seconds, an ETA and a one-line description of where training is."""
     parts = split_events(events)
-    start, batches, end = parts["start"], parts["batch"], parts["end"]
-    started = job.get("started")
-    ended = job.get("ended")
-    elapsed = ((ended or now) - started) if started else None
+    start, batches, end = parts.start, parts.batch, parts.end
+    elapsed = ((job.ended or now) - job.started) if job.started else None
     info = {"fraction": 0.0, "elapsed": elapsed, "eta": None, "text": "", "epoch": None, "epochs": None}
-    if job.get("state") == "queued":
-        info["text"] = f"waiting in the queue (position {job.get('position') or '?'})"
+    if job.state == JobState.QUEUED:
+        info["text"] = f"waiting in the queue (position {job.position or '?'})"
         return info
     if start is None:
-        status = parts["status"][-1]["message"] if parts["status"] else "starting a worker process"
+        status = parts.status[-1].message if parts.status else "starting a worker process"
         info["text"] = status
         return info
-    total = max(int(start["epochs"]) * int(start["steps_per_epoch"]), 1)
-    info["epochs"] = int(start["epochs"])
+    total = max(int(start.epochs) * int(start.steps_per_epoch), 1)
+    info["epochs"] = int(start.epochs)
     if batches:
         last = batches[-1]
-        done = (int(last["epoch"]) - 1) * int(start["steps_per_epoch"]) + int(last["step"])
+        done = (int(last.epoch) - 1) * int(start.steps_per_epoch) + int(last.step)
         info["fraction"] = min(done / total, 1.0)
-        info["epoch"] = int(last["epoch"])
+        info["epoch"] = int(last.epoch)
         # The pace comes from batches after the first: the first one also pays for compiling the model.
         first = batches[0]
-        first_done = (int(first["epoch"]) - 1) * int(start["steps_per_epoch"]) + int(first["step"])
+        first_done = (int(first.epoch) - 1) * int(start.steps_per_epoch) + int(first.step)
         if done > first_done and info["fraction"] < 1:
-            pace = (float(last["seconds"]) - float(first["seconds"])) / (done - first_done)
+            pace = (float(last.seconds) - float(first.seconds)) / (done - first_done)
             info["eta"] = pace * (total - done)
-        info["text"] = (f"epoch {last['epoch']}/{start['epochs']}, batch {last['step']}/{start['steps_per_epoch']} "
-                        f"— loss {last['loss']:.3f}, accuracy {last['accuracy']:.3f}")
+        info["text"] = (f"epoch {last.epoch}/{start.epochs}, batch {last.step}/{start.steps_per_epoch} "
+                        f"— loss {last.loss:.3f}, accuracy {last.accuracy:.3f}")
     else:
-        info["text"] = f"compiling the model ({start.get('parameters', '?'):,} parameters)" if isinstance(
-            start.get("parameters"), int) else "compiling the model"
+        info["text"] = f"compiling the model ({start.parameters:,} parameters)" if isinstance(
+            start.parameters, int) else "compiling the model"
     if end is not None:
-        info["fraction"] = 1.0 if not end.get("stopped_by_user") else info["fraction"]
+        info["fraction"] = 1.0 if not end.stopped_by_user else info["fraction"]
         info["eta"] = None
         info["text"] = "evaluating on the test reviews and saving the run"
     return info
 
 
-def end_note(end: dict | None, config: dict | None) -> str:
+def end_note(end: EndEvent | None, config: dict | None) -> str:
     """What the end event says about early stopping, in words."""
     if not end:
         return ""
-    if end.get("stopped_by_user"):
+    if end.stopped_by_user:
         return "Stopped by you; the run keeps the weights it had."
-    best = end.get("best_epoch")
-    if end.get("stopped_early"):
+    best = end.best_epoch
+    if end.stopped_early:
         patience = (config or {}).get("patience")
         return (f"Early stopping: validation loss did not improve for {patience} epoch(s), so training stopped; "
                 f"the weights of epoch {best} (best validation loss) were kept.")
@@ -483,16 +498,15 @@ def end_note(end: dict | None, config: dict | None) -> str:
     return ""
 
 
-def jobs_frame(jobs: Sequence[dict], now: float) -> pd.DataFrame:
+def jobs_frame(jobs: Sequence[Job], now: float) -> pd.DataFrame:
     rows = []
     for j in reversed(list(jobs)):
-        state = j["state"] + (f" (#{j['position']} in queue)" if j["state"] == "queued" and j.get("position") else "")
-        metrics = j.get("metrics") or {}
-        acc = metrics.get("accuracy")
-        rows.append({"job": j["id"], "run name": j.get("name"), "state": state,
-                     "cell": (j.get("config") or {}).get("cell"),
-                     "data": Path(str(j.get("data"))).name if j.get("data") not in ("sample", "tfds") else j["data"],
-                     "test accuracy": acc, "submitted": format_seconds(now - j["submitted"]) + " ago"})
+        queued = j.state == JobState.QUEUED and j.position
+        state = str(j.state) + (f" (#{j.position} in queue)" if queued else "")
+        acc = (j.metrics or {}).get("accuracy")
+        rows.append({"job": j.id, "run name": j.name, "state": state, "cell": (j.config or {}).get("cell"),
+                     "data": Path(str(j.data)).name if j.data not in ("sample", "tfds") else j.data,
+                     "test accuracy": acc, "submitted": format_seconds(now - j.submitted) + " ago"})
     frame = pd.DataFrame(rows, columns=["job", "run name", "state", "cell", "data", "test accuracy", "submitted"])
     return frame.astype({"test accuracy": float})  # a job still running has none: NaN, drawn as an empty cell
 

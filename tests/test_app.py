@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -439,6 +440,29 @@ def test_only_a_click_switches_the_job_shown(monkeypatch):
     assert "second-job" in shown() and at.query_params.get("job") == ids["second-job"]
     at.button(key="watch_button").click().run()
     assert "first-job" in shown() and at.query_params.get("job") == ids["first-job"]
+
+
+def test_the_train_page_reads_each_job_file_once_per_draw(monkeypatch):
+    """One listing of the jobs folder feeds the job shown, the tables and the picker (each job.json was read
+    four times, more while queued). The manager's dispatcher thread reads on its own and is not counted."""
+    monkeypatch.setenv("SENTIMENT_JOBS_DIR", os.environ["SENTIMENT_JOBS_DIR"] + "-reads")
+    monkeypatch.setenv("SENTIMENT_MAX_TRAININGS", "0")
+    at = on_page(new_app(), "train")
+    for name in ("read-1", "read-2"):
+        at.text_input(key="train_name").input(name).run()
+        at.button(key="train_button").click().run()
+    opened: list[str] = []
+    real_open = io.open
+
+    def counting_open(file, *args, **kwargs):
+        if str(file).endswith("job.json") and threading.current_thread().name != "job-dispatcher":
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", counting_open)
+    at.run()
+    assert not at.exception and job_state(at) == "queued"
+    assert len(opened) == 2 and len(set(opened)) == 2, opened
 
 
 # ---------------------------------------------------------------- no Keras at app start

@@ -11,6 +11,7 @@ import pytest
 from sentiment_core import runs
 from sentiment_core.config import PRESETS
 from sentiment_core.jobs import JobError, JobManager, Limits
+from sentiment_core.protocol import BatchEvent, EndEvent, StatusEvent
 
 TINY = PRESETS["tiny"].replace(epochs=1, vocab_size=500, maxlen=30, units=4, embedding_dim=8)
 LONG = TINY.replace(epochs=20, early_stopping=False, batch_size=4)
@@ -40,34 +41,36 @@ def wait_for(predicate, timeout: float = 240.0):
 
 
 def batches(manager: JobManager, job_id: str) -> int:
-    return sum(e["type"] == "batch" for e in manager.events(job_id))
+    return sum(isinstance(e, BatchEvent) for e in manager.events(job_id))
 
 
 def test_a_job_trains_saves_a_run_and_reports_progress(manager, folders):
     job_id = manager.submit(TINY, "sample", owner="ana", name="ana-first")
     job = manager.wait(job_id, timeout=240)
-    assert job["state"] == "done", job
-    assert Path(job["run"]) == folders["runs"] / "ana-first"
-    run = runs.load_run(job["run"])
+    assert job.state == "done", job
+    assert Path(job.run) == folders["runs"] / "ana-first"
+    run = runs.load_run(job.run)
     assert run.meta["status"] == "complete"
-    kinds = [e["type"] for e in manager.events(job_id)]
+    events = manager.events(job_id)
+    kinds = [e.type for e in events]
     assert kinds[0] == "status" and "start" in kinds and "epoch" in kinds and kinds[-1] == "end"
-    assert job["metrics"]["accuracy"] == pytest.approx(run.metrics["accuracy"])
+    assert isinstance(events[0], StatusEvent) and isinstance(events[-1], EndEvent)
+    assert job.metrics["accuracy"] == pytest.approx(run.metrics["accuracy"])
 
 
 def test_queue_is_fifo_with_positions_and_a_queued_job_can_be_cancelled(manager):
     first = manager.submit(LONG, "sample", owner="a")
     second = manager.submit(TINY, "sample", owner="b")
     third = manager.submit(TINY, "sample", owner="c")
-    wait_for(lambda: manager.get(first)["state"] == "running")
-    assert manager.get(second)["position"] == 1 and manager.get(third)["position"] == 2
-    assert [j["position"] for j in manager.jobs(owner="c")] == [2]  # a student's own list counts everyone's jobs
-    assert manager.stop(second)["state"] == "cancelled"
-    assert manager.get(third)["position"] == 1
+    wait_for(lambda: manager.get(first).state == "running")
+    assert manager.get(second).position == 1 and manager.get(third).position == 2
+    assert [j.position for j in manager.jobs(owner="c")] == [2]  # a student's own list counts everyone's jobs
+    assert manager.stop(second).state == "cancelled"
+    assert manager.get(third).position == 1
     manager.stop(first)
-    assert manager.wait(first)["state"] == "stopped"
-    assert manager.wait(third)["state"] == "done"
-    assert manager.get(second)["state"] == "cancelled"  # never started
+    assert manager.wait(first).state == "stopped"
+    assert manager.wait(third).state == "done"
+    assert manager.get(second).state == "cancelled"  # never started
     assert not manager.events(second)
 
 
@@ -75,12 +78,12 @@ def test_stop_ends_a_running_job_within_two_seconds_and_keeps_a_run(manager):
     job_id = manager.submit(LONG, "sample", owner="s", name="stopped-run")
     wait_for(lambda: batches(manager, job_id) >= 3)
     asked = time.monotonic()
-    assert manager.stop(job_id)["state"] == "stopping"
-    wait_for(lambda: any(e["type"] == "end" for e in manager.events(job_id)), timeout=10)
+    assert manager.stop(job_id).state == "stopping"
+    wait_for(lambda: any(isinstance(e, EndEvent) for e in manager.events(job_id)), timeout=10)
     assert time.monotonic() - asked < 2.0, "training did not stop within 2 s"
     job = manager.wait(job_id, timeout=60)
-    assert job["state"] == "stopped"
-    run = runs.load_run(job["run"])
+    assert job.state == "stopped"
+    run = runs.load_run(job.run)
     assert run.meta["status"] == "stopped" and run.history["stopped_by_user"]
     assert len(run.history["epochs"]) < LONG.epochs
 
@@ -91,16 +94,16 @@ def test_a_killed_worker_fails_only_its_own_job_and_the_next_job_runs(manager):
     wait_for(lambda: batches(manager, doomed) >= 1)
     manager.kill_worker(doomed)
     job = manager.wait(doomed, timeout=30)
-    assert job["state"] == "failed" and "died" in job["error"]
-    assert manager.wait(healthy, timeout=240)["state"] == "done"
+    assert job.state == "failed" and "died" in job.error
+    assert manager.wait(healthy, timeout=240).state == "done"
 
 
 def test_a_bad_job_gets_a_clear_error_and_nobody_else_is_affected(manager):
     bad = manager.submit(TINY, "/nonexistent/imdb", owner="x")
     good = manager.submit(TINY, "sample", owner="y")
     job = manager.wait(bad, timeout=60)
-    assert job["state"] == "failed" and "does not exist" in job["error"]
-    assert manager.wait(good, timeout=240)["state"] == "done"
+    assert job.state == "failed" and "does not exist" in job.error
+    assert manager.wait(good, timeout=240).state == "done"
 
 
 def test_a_restart_marks_interrupted_jobs_and_keeps_finished_runs(folders):
@@ -115,12 +118,12 @@ def test_a_restart_marks_interrupted_jobs_and_keeps_finished_runs(folders):
 
     second = JobManager(folders["jobs"], folders["runs"], Limits(max_concurrent=1), cache_dir=folders["cache"])
     try:
-        assert second.get(done)["state"] == "done"
+        assert second.get(done).state == "done"
         assert runs.load_run(folders["runs"] / "kept").meta["status"] == "complete"
         for job_id in (running, queued):
             job = second.get(job_id)
-            assert job["state"] == "interrupted", job
-            assert "restarted" in job["error"]
+            assert job.state == "interrupted", job
+            assert "restarted" in job.error
         assert not any(p.name.startswith(".tmp") for p in folders["runs"].iterdir())
     finally:
         second.shutdown()

@@ -10,6 +10,7 @@ from sentiment_core import features, train
 from sentiment_core.inference import Engine
 from sentiment_core.metrics import evaluate
 from sentiment_core.models import build_model, export_weights
+from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, Event, StartEvent
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def two_epochs(tiny_config, cache_dir):
     """Two epochs of a tiny GRU with the gradient probe on (20 steps, to unroll quickly), and its events."""
     config = tiny_config(epochs=2, maxlen=20)
     data = features.prepare("sample", config, cache_dir)
-    events: list[dict] = []
+    events: list[Event] = []
     model, history = train.fit(config, data, on_event=events.append, grad_probe=True)
     return config, history, events
 
@@ -44,26 +45,29 @@ def test_a_gru_beats_70_percent_on_the_sample(cache_dir):
 def test_events_are_emitted_in_order(two_epochs, encoded):
     config, history, events = two_epochs
     steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
-    kinds = [e["type"] for e in events]
+    kinds = [e.type for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end"
     assert kinds.count("batch") == 2 * steps and kinds.count("epoch") == 2
     assert kinds.index("epoch") == steps + 1  # the first epoch ends after its batches
     start = events[0]
-    assert start["epochs"] == 2 and start["steps_per_epoch"] == steps and start["samples"] == 1600
-    assert start["parameters"] == build_model(config).count_params()
-    batches = [e for e in events if e["type"] == "batch"]
-    assert [b["step"] for b in batches[:3]] == [1, 2, 3] and batches[steps]["epoch"] == 2
-    assert [b["global_step"] for b in batches] == list(range(1, 2 * steps + 1))
+    assert isinstance(start, StartEvent)
+    assert start.epochs == 2 and start.steps_per_epoch == steps and start.samples == 1600
+    assert start.parameters == build_model(config).count_params()
+    batches = [e for e in events if isinstance(e, BatchEvent)]
+    assert [b.step for b in batches[:3]] == [1, 2, 3] and batches[steps].epoch == 2
+    assert [b.global_step for b in batches] == list(range(1, 2 * steps + 1))
     for b in batches:
-        assert np.isfinite(b["loss"]) and 0.0 <= b["accuracy"] <= 1.0 and b["seconds"] >= 0
-    for e in (e for e in events if e["type"] == "epoch"):
-        assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(e)
-        assert np.isfinite(e["val_loss"]) and 0.0 <= e["val_accuracy"] <= 1.0 and e["seconds"] > 0
-        assert len(e["grad_norms"]) == config.maxlen
+        assert np.isfinite(b.loss) and 0.0 <= b.accuracy <= 1.0 and b.seconds >= 0
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    for e in epochs:
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"} <= set(e.to_dict())
+        assert np.isfinite(e.val_loss) and 0.0 <= e.val_accuracy <= 1.0 and e.seconds > 0
+        assert len(e.grad_norms) == config.maxlen
     end = events[-1]
-    assert end["stopped_by_user"] is False and end["stopped_early"] is False and end["seconds"] > 0
-    assert history.epochs == [e for e in events if e["type"] == "epoch"]
-    assert history.batches == batches
+    assert isinstance(end, EndEvent)
+    assert end.stopped_by_user is False and end.stopped_early is False and end.seconds > 0
+    assert history.epochs == [e.to_dict() for e in epochs]
+    assert history.batches == [b.to_dict() for b in batches]
 
 
 def test_grad_norms_are_recorded_per_epoch(two_epochs):
@@ -78,7 +82,7 @@ def test_grad_norms_are_recorded_per_epoch(two_epochs):
 @pytest.mark.parametrize("k", [1, 3])
 def test_should_stop_stops_within_one_batch_and_keeps_the_weights(encoded, tiny_config, k):
     config = tiny_config(epochs=3)
-    events: list[dict] = []
+    events: list[Event] = []
     asked = []
 
     def should_stop() -> bool:
@@ -86,8 +90,8 @@ def test_should_stop_stops_within_one_batch_and_keeps_the_weights(encoded, tiny_
         return len(asked) >= k
 
     model, history = train.fit(config, encoded, on_event=events.append, should_stop=should_stop, grad_probe=False)
-    assert sum(e["type"] == "batch" for e in events) == k
-    assert history.stopped_by_user and events[-1]["stopped_by_user"]
+    assert sum(isinstance(e, BatchEvent) for e in events) == k
+    assert history.stopped_by_user and isinstance(events[-1], EndEvent) and events[-1].stopped_by_user
     assert len(history.epochs) <= 1
     keras.utils.set_random_seed(config.seed)
     untrained = build_model(config)

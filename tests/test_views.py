@@ -8,6 +8,7 @@ import pytest
 from sentiment_core import views
 from sentiment_core.config import PRESETS, ConfigError
 from sentiment_core.jobs import Limits
+from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, StartEvent, UnknownEvent
 from sentiment_core.text import Token
 
 
@@ -99,30 +100,50 @@ def test_ema_is_bias_corrected():
     assert views.ema([0.0, 10.0], alpha=0.5)[1] == pytest.approx(10 * 0.5 / 0.75)
 
 
-def _events(n_batches: int, steps: int = 10, epochs: int = 2) -> list[dict]:
-    events = [{"type": "start", "epochs": epochs, "steps_per_epoch": steps, "samples": 100, "parameters": 10}]
+def _events(n_batches: int, steps: int = 10, epochs: int = 2) -> list[Event]:
+    events: list[Event] = [StartEvent(epochs=epochs, steps_per_epoch=steps, samples=100, parameters=10)]
     for i in range(n_batches):
-        events.append({"type": "batch", "epoch": i // steps + 1, "step": i % steps + 1, "global_step": i + 1,
-                       "loss": 0.7 - i * 0.01, "accuracy": 0.5 + i * 0.01, "seconds": 5.0 + i})
+        events.append(BatchEvent(epoch=i // steps + 1, step=i % steps + 1, global_step=i + 1,
+                                 loss=0.7 - i * 0.01, accuracy=0.5 + i * 0.01, seconds=5.0 + i))
     return events
 
 
+def _job(**fields) -> Job:
+    return Job(**{"id": "a1", "owner": "o", "name": "n", "data": "sample", "config": {}, "state": "running",
+                  "submitted": 0.0, **fields})
+
+
 def test_progress_and_eta_ignore_compile_time():
-    info = views.progress(_events(5), {"state": "running", "started": 100.0}, now=110.0)
+    info = views.progress(_events(5), _job(started=100.0), now=110.0)
     assert info["fraction"] == pytest.approx(5 / 20)
     assert info["eta"] == pytest.approx(15.0)  # 1 s per batch after the first, 15 batches left
     assert info["elapsed"] == pytest.approx(10.0)
-    queued = views.progress([], {"state": "queued", "position": 3}, now=0)
+    queued = views.progress([], _job(state="queued", position=3), now=0)
     assert "position 3" in queued["text"]
 
 
+def test_progress_skips_event_kinds_it_does_not_know():
+    events = [*_events(5), UnknownEvent("checkpoint", {"type": "checkpoint", "path": "x"})]
+    assert views.progress(events, _job(started=100.0), now=110.0)["fraction"] == pytest.approx(5 / 20)
+    parts = views.split_events(events)
+    assert parts.start == events[0] and len(parts.batch) == 5 and parts.end is None
+
+
 def test_batch_and_epoch_frames():
-    batches = [e for e in _events(20) if e["type"] == "batch"]
+    batches = [e for e in _events(20) if isinstance(e, BatchEvent)]
     frame = views.batch_frame(batches)
     assert set(frame["metric"]) == {"loss", "accuracy"} and len(frame) == 40
     assert len(views.batch_frame(batches * 100, max_points=50)) <= 2 * 51
-    epochs = views.epoch_frame([{"epoch": 1, "loss": 0.6, "accuracy": 0.7, "val_loss": 0.5, "val_accuracy": 0.75}])
+    epochs = views.epoch_frame([EpochEvent(epoch=1, loss=0.6, accuracy=0.7, val_loss=0.5, val_accuracy=0.75)])
     assert len(epochs) == 4 and set(epochs["split"]) == {"train", "validation"}
+    history = views.epoch_frame([{"epoch": 1, "loss": 0.6, "accuracy": 0.7, "val_loss": 0.5, "val_accuracy": 0.75}])
+    assert history.equals(epochs)  # a saved run's history rows draw the same
+
+
+def test_end_note():
+    assert "Stopped by you" in views.end_note(EndEvent(False, True, None, 1.0), {})
+    assert "epoch 2" in views.end_note(EndEvent(True, False, 2, 1.0), {"patience": 1})
+    assert views.end_note(None, {}) == ""
 
 
 def test_grad_norm_frame_selects_epochs_and_drops_zeros():
@@ -165,12 +186,10 @@ def test_every_hyperparameter_explains_itself_on_the_train_page():
 
 
 def test_jobs_frame_lists_newest_first_with_queue_places_and_numeric_accuracy():
-    jobs = [{"id": "a1", "name": "first", "state": "done", "config": {"cell": "gru"}, "data": "/data/imdb",
-             "metrics": {"accuracy": 0.875}, "submitted": 100.0},
-            {"id": "b2", "name": "second", "state": "running", "config": {"cell": "lstm"}, "data": "sample",
-             "submitted": 150.0},
-            {"id": "c3", "name": None, "state": "queued", "position": 2, "config": {}, "data": "tfds",
-             "submitted": 190.0}]
+    jobs = [_job(id="a1", name="first", state="done", config={"cell": "gru"}, data="/data/imdb",
+                 metrics={"accuracy": 0.875}, submitted=100.0),
+            _job(id="b2", name="second", state="running", config={"cell": "lstm"}, data="sample", submitted=150.0),
+            _job(id="c3", name=None, state="queued", position=2, config={}, data="tfds", submitted=190.0)]
     frame = views.jobs_frame(jobs, now=200.0)
     assert frame["job"].tolist() == ["c3", "b2", "a1"]
     assert frame["state"].tolist() == ["queued (#2 in queue)", "running", "done"]
