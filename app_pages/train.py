@@ -8,7 +8,7 @@ import streamlit as st
 import app_support
 import charts
 from sentiment_core import runs, views
-from sentiment_core.config import PRESETS, ConfigError
+from sentiment_core.config import GROUPED, PRESETS, SCHEMA, ConfigError, Param
 from sentiment_core.jobs import JobError
 from sentiment_core.protocol import ACTIVE, FINAL, Job, JobState
 
@@ -57,12 +57,13 @@ st.markdown("Start from a preset, change anything you like, and press **Train**.
             "link in the address bar.")
 
 # ---------------------------------------------------------------- hyperparameters
-HYPERPARAMETERS = list(PRESETS["tiny"].to_dict())  # every Config field
+HYPERPARAMETERS = list(SCHEMA)  # every Config field
 WIDGET_KEYS = ["preset", "train_data", "train_name"] + [f"hp_{name}" for name in HYPERPARAMETERS]
 
 
 def clamp(name: str, value):
-    if name in views.INT_FIELDS or name in views.FLOAT_FIELDS:
+    """A preset's value within its widget's bounds (the server may cap it below the preset's)."""
+    if SCHEMA[name].range:
         low, high = views.bounds(name, manager.limits)
         value = min(max(value, type(value)(low)), type(value)(high))
     return value
@@ -85,95 +86,49 @@ st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda p: views.
              on_change=apply_preset, help="Fills in every setting below; change any of them afterwards.")
 
 
-RENDERED: set[str] = set()  # the Config fields that got a widget; any other one gets a generic widget below
-
-
-def number(name: str, label: str, step=None, fmt: str | None = None) -> None:
-    RENDERED.add(name)
-    low, high = views.bounds(name, manager.limits)
-    if name in views.INT_FIELDS:
-        st.number_input(label, int(low), int(high), step=int(step or 1), key=f"hp_{name}",
-                        help=views.help_text(name))
+def widget(p: Param) -> None:
+    """The hyperparameter's widget (key hp_<name>), as config.SCHEMA declares it, within this server's caps."""
+    key = f"hp_{p.name}"
+    if p.type is bool:
+        st.checkbox(p.label, key=key, help=p.help)
+    elif p.choices:
+        st.selectbox(p.label, p.choices, key=key, help=p.help, format_func=lambda v: (p.shown or {}).get(v, v))
     else:
-        st.number_input(label, float(low), float(high), step=float(step or 0.01), format=fmt, key=f"hp_{name}",
-                        help=views.help_text(name))
+        low, high = views.bounds(p.name, manager.limits)
+        kind = p.type
+        if p.slider and low < high:  # a server may cap one to its lowest value, and a slider needs two
+            st.slider(p.label, kind(low), kind(high), step=kind(p.step), key=key, help=p.help)
+        else:
+            st.number_input(p.label, kind(low), kind(high), step=kind(p.step), format=p.format, key=key,
+                            help=p.help)
 
 
-def slider(name: str, label: str, step=None) -> None:
-    RENDERED.add(name)
-    low, high = views.bounds(name, manager.limits)
-    kind = int if name in views.INT_FIELDS else float
-    st.slider(label, kind(low), kind(high), step=kind(step or 1), key=f"hp_{name}",
-              help=views.help_text(name))
-
-
-def choice(name: str, label: str, names: dict | None = None) -> None:
-    RENDERED.add(name)
-    st.selectbox(label, views.choices(name), key=f"hp_{name}", help=views.help_text(name),
-                 format_func=lambda v: (names or {}).get(v, v))
-
-
-def check(name: str, label: str) -> None:
-    RENDERED.add(name)
-    st.checkbox(label, key=f"hp_{name}", help=views.help_text(name))
+def widgets(group: str) -> None:
+    """A widget for each hyperparameter of a group, in the order Config declares them."""
+    for p in GROUPED[group]:
+        widget(p)
 
 
 with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune:"):
     text_col, model_col, optim_col, data_col = st.columns(4)
     with text_col:
         st.markdown("**Text**")
-        number("vocab_size", "Vocabulary size", step=1000)
-        number("maxlen", "Max length (words)", step=10)
-        choice("padding", "Padding")
-        choice("truncating", "Truncating")
-        check("mask", "Mask padding")
+        widgets("text")
     with model_col:
         st.markdown("**Model**")
-        choice("cell", "Cell", {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"})
-        number("embedding_dim", "Embedding size", step=8)
-        number("embedding_rank", "Saved embedding rank", step=4)
-        number("bigram_buckets", "Bigram buckets", step=10_000)
-        number("units", "Units", step=8)
-        slider("layers", "Layers")
-        check("bidirectional", "Bidirectional")
-        slider("members", "Networks (ensemble)")
-        choice("pooling", "Pooling")
-        slider("dropout", "Dropout", step=0.05)
-        slider("word_dropout", "Word dropout", step=0.05)
-        slider("recurrent_dropout", "Recurrent dropout", step=0.05)
-        slider("head_dropout", "Dropout before the output", step=0.05)
+        widgets("model")
     with optim_col:
         st.markdown("**Optimisation**")
-        choice("optimizer", "Optimizer")
-        number("learning_rate", "Learning rate", step=0.0005, fmt="%.6f")
-        number("clipnorm", "Gradient clipping (norm)", step=0.5, fmt="%.2f")
-        number("weight_decay", "Weight decay", step=0.01, fmt="%.4f")
-        number("weight_averaging", "Weight averaging (momentum)", step=0.01, fmt="%.4f")
-        number("batch_size", "Batch size", step=16)
-        slider("epochs", "Epochs (at most)")
-        check("early_stopping", "Early stopping")
-        number("patience", "Patience (epochs)")
-        choice("monitor", "Early stopping watches",
-               {"val_loss": "validation loss", "val_accuracy": "validation accuracy"})
+        widgets("optimisation")
     with data_col:
         st.markdown("**Data**")
         sources = dict(views.data_sources())
         if st.session_state["train_data"] not in sources:
             st.session_state["train_data"] = "sample"
         st.selectbox("Reviews", list(sources), key="train_data", format_func=sources.get)
-        choice("split", "Split")
-        slider("validation_fraction", "Validation fraction", step=0.01)
-        number("seed", "Seed", step=1)
+        widgets("data")
         st.text_input("Run name (optional)", key="train_name", max_chars=64, placeholder="e.g. gru-64-dropout",
                       help="Letters, digits, '.', '_' or '-'. Left empty, a name like gru-20250101-120000 is made up.")
-    for name in [n for n in HYPERPARAMETERS if n not in RENDERED]:  # fields added to Config after this page
-        label = name.replace("_", " ").capitalize()
-        if name in views.CHOICE_FIELDS:
-            choice(name, label)
-        elif name in views.BOOL_FIELDS:
-            check(name, label)
-        else:
-            number(name, label)
 
 for key in WIDGET_KEYS:
     kept[key] = st.session_state[key]

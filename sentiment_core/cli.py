@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import CHOICES, PRESETS, Config, ConfigError
+from .config import GROUPED, GROUPS, PRESETS, Config, ConfigError
 from .data import DataError
 from .runs import RunError
 from .text import NoWordsError
@@ -21,16 +21,16 @@ EPILOG = ("data sources: tfds (default, downloads once), sample (bundled), a fol
 
 
 def _add_hyperparameters(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("hyperparameters (default: the preset's, else Config's)")
-    for field in dataclasses.fields(Config):
-        flag = "--" + field.name.replace("_", "-")
-        if field.type == "bool":
-            group.add_argument(flag, dest=field.name, default=None, action=argparse.BooleanOptionalAction)
-        else:
-            kind = {"int": int, "float": float}.get(field.type, str)
-            choices = CHOICES.get(field.name)
-            group.add_argument(flag, dest=field.name, type=kind, default=None, choices=choices,
-                               help=f"default {field.default}")
+    """One flag per hyperparameter (config.SCHEMA), in its group; --help gives its help text, values and default."""
+    for group, title in GROUPS.items():
+        flags = parser.add_argument_group(f"{title.lower()} hyperparameters")
+        for p in GROUPED[group]:
+            flag = "--" + p.name.replace("_", "-")
+            text = f"{p.help} {p.allowed().capitalize()}; default {p.default}.".replace("%", "%%")
+            if p.type is bool:
+                flags.add_argument(flag, dest=p.name, default=None, action=argparse.BooleanOptionalAction, help=text)
+            else:
+                flags.add_argument(flag, dest=p.name, type=p.type, default=None, choices=p.choices or None, help=text)
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -152,7 +152,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model and save it as a run", epilog=EPILOG,
-                           description="Train on --data, evaluate once on its test split, save the run to --out.")
+                           description="Train on --data, evaluate once on its test split, save the run to --out. "
+                           "A hyperparameter not given keeps the --preset's value, else the default shown.")
     train.add_argument("--data", default="tfds", help="data source (default tfds)")
     train.add_argument("--out", required=True, help="folder of the new run, e.g. artifacts/runs/demo")
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset; flags override it")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runs
-from .config import Config, ConfigError
+from .config import SCHEMA, Config, ConfigError
 from .data import DataError
 from .protocol import (
     ACTIVE,
@@ -59,35 +59,26 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def server_caps() -> dict[str, int]:
+    """The largest value this server accepts for each capped hyperparameter: its environment variable
+    (declared with the hyperparameter in config.SCHEMA), else the default declared there."""
+    return {p.name: _env_int(*p.cap) for p in SCHEMA.values() if p.cap}
+
+
 @dataclass(frozen=True)
 class Limits:
     """What a shared server accepts; each is set by an environment variable (see README)."""
 
     max_concurrent: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_TRAININGS", os.cpu_count() or 1))
     max_queued_per_session: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_JOBS_PER_SESSION", 2))
-    max_epochs: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_EPOCHS", 20))
-    max_units: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_UNITS", 256))
-    max_layers: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_LAYERS", 3))
-    max_vocab: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_VOCAB", 50_000))
-    max_maxlen: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MAXLEN", 500))
-    max_embedding: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_EMBEDDING", 256))
-    max_bigram_buckets: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_BIGRAM_BUCKETS", 100_000))
-    max_members: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_MEMBERS", 4))
+    caps: dict[str, int] = field(default_factory=server_caps)  # a hyperparameter not named is bounded by its range
     max_train_samples: int = field(default_factory=lambda: _env_int("SENTIMENT_MAX_TRAIN_SAMPLES", 25_000))
 
     def check(self, config: Config) -> None:
-        for name, value, cap, var in (
-            ("epochs", config.epochs, self.max_epochs, "SENTIMENT_MAX_EPOCHS"),
-            ("units", config.units, self.max_units, "SENTIMENT_MAX_UNITS"),
-            ("layers", config.layers, self.max_layers, "SENTIMENT_MAX_LAYERS"),
-            ("vocab_size", config.vocab_size, self.max_vocab, "SENTIMENT_MAX_VOCAB"),
-            ("maxlen", config.maxlen, self.max_maxlen, "SENTIMENT_MAX_MAXLEN"),
-            ("embedding_dim", config.embedding_dim, self.max_embedding, "SENTIMENT_MAX_EMBEDDING"),
-            ("bigram_buckets", config.bigram_buckets, self.max_bigram_buckets, "SENTIMENT_MAX_BIGRAM_BUCKETS"),
-            ("members", config.members, self.max_members, "SENTIMENT_MAX_MEMBERS"),
-        ):
+        for name, cap in self.caps.items():
+            value = getattr(config, name)
             if value > cap:
-                raise JobError(f"{name} {value} is above this server's limit of {cap} (set by {var})")
+                raise JobError(f"{name} {value} is above this server's limit of {cap} (set by {SCHEMA[name].cap[0]})")
 
 
 def _worker(job_dir: str) -> None:

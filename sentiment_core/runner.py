@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import insights, metrics, runs
-from .config import Config
+from .config import GROUPED, GROUPS, Config
 from .features import DEFAULT_CACHE, Encoded, prepare
 from .inference import Engine
 from .protocol import StatusEvent
@@ -55,11 +55,9 @@ def model_card(name: str, config: Config, data: str, history, test: dict, meta: 
            if 0 < config.embedding_rank < config.embedding_dim else "")
     # The kept epoch's validation accuracy (early stopping keeps the lowest validation loss, not the top accuracy).
     val = history.epochs[best - 1].get("val_accuracy", float("nan")) if history.epochs else float("nan")
-    extras = [f"{label} {value}" for label, value in (("recurrent dropout", config.recurrent_dropout),
-                                                     ("dropout before the output", config.head_dropout),
-                                                     ("weight decay", config.weight_decay),
-                                                     ("weight averaging (momentum)", config.weight_averaging),
-                                                     ("gradient clipping", config.clipnorm)) if value]
+    settings = "\n".join(
+        f"- **{GROUPS[group]}**: " + ", ".join(f"{p.label} `{getattr(config, p.name)}`" for p in params)
+        for group, params in GROUPED.items())
     return f"""# Model card: {name}
 
 **Task**: binary sentiment of English movie reviews (IMDB, Maas et al. 2011).
@@ -70,7 +68,6 @@ held out from training; the test split was used once, after training.
 embedding {config.embedding_dim}{bigrams}, vocabulary {config.vocab_size}, max length {config.maxlen}
 ({config.padding}-padded, {config.truncating}-truncated), pooling `{config.pooling}`, mask {config.mask},
 dropout {config.dropout}, word dropout {config.word_dropout}; {meta['parameters']:,} parameters.
-**Also**: {', '.join(extras) or 'nothing else'}; seed {config.seed}.
 **Training**: {config.optimizer} lr {config.learning_rate}, batch {config.batch_size}, {epochs} epochs run,
 best epoch {best} by {config.monitor.replace('_', ' ')} (weights restored: {config.early_stopping});
 {history.seconds:.0f} s on {meta['hardware']}
@@ -84,6 +81,9 @@ computed from the stored weights.
 {config.vocab_size}-word vocabulary are unknown to it; it reads at most {config.maxlen} words
 ({'the last' if config.truncating == 'pre' else 'the first'} ones of a longer review); sarcasm and negation
 over long spans still fool it; scores are not calibrated probabilities outside IMDB.
+
+**Every hyperparameter** (`config.json`):
+{settings}
 """
 
 

@@ -13,13 +13,13 @@ import math
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import CHOICES, PRESETS, RANGES, Config, ConfigError
+from .config import GROUPED, PRESETS, SCHEMA, Config, ConfigError
 from .protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, JobState, StartEvent, StatusEvent
 from .text import Token
 
@@ -251,102 +251,34 @@ def data_sources() -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- hyperparameters
-INT_FIELDS = [f.name for f in fields(Config) if f.type == "int"]
-FLOAT_FIELDS = [f.name for f in fields(Config) if f.type == "float"]
-BOOL_FIELDS = [f.name for f in fields(Config) if f.type == "bool"]
-CHOICE_FIELDS = list(CHOICES)
-
-
 def bounds(name: str, limits=None) -> tuple[float, float]:
-    """A widget's range: config.RANGES, narrowed by the server's limits where it has one."""
-    low, high = RANGES.get(name, (0, 2**31 - 1))
-    cap = {"epochs": "max_epochs", "units": "max_units", "layers": "max_layers", "vocab_size": "max_vocab",
-           "maxlen": "max_maxlen", "embedding_dim": "max_embedding", "members": "max_members"}.get(name)
-    if limits is not None and cap is not None:
-        high = min(high, getattr(limits, cap))
+    """A widget's range: the hyperparameter's range (config.SCHEMA), capped by the server's limits where it has one."""
+    low, high = SCHEMA[name].range
+    if limits is not None and name in limits.caps:
+        high = min(high, limits.caps[name])
     return low, high
 
 
 def config_from_values(values: dict) -> Config:
     """A Config from widget values, with ints kept ints. Raises ConfigError naming the field."""
     clean = {}
-    for f in fields(Config):
-        if f.name not in values:
+    for name, p in SCHEMA.items():
+        if name not in values:
             continue
-        value = values[f.name]
+        value = values[name]
         try:
-            if f.name in INT_FIELDS:
+            if p.type is int:
                 value = int(round(float(value)))
-            elif f.name in FLOAT_FIELDS:
-                value = float(value)
-            elif f.name in BOOL_FIELDS:
-                value = bool(value)
+            elif p.type in (float, bool):
+                value = p.type(value)
         except (TypeError, ValueError) as error:
-            raise ConfigError(f"{f.name} must be a number, got {value!r}") from error
-        clean[f.name] = value
+            raise ConfigError(f"{name} must be a number, got {value!r}") from error
+        clean[name] = value
     return Config.from_dict(clean)
 
 
 def preset_values(preset: str) -> dict:
     return PRESETS[preset].to_dict()
-
-
-HYPERPARAMETER_HELP = {
-    "vocab_size": "How many of the most frequent training words get their own id; the rest become [UNK].",
-    "maxlen": "Reviews are cut or padded to this many words.",
-    "padding": "Pad short reviews with zeros before ('pre') or after ('post') the words.",
-    "truncating": "For long reviews keep the end ('pre' cuts the beginning) or the beginning ('post').",
-    "cell": "SimpleRNN forgets fast; LSTM and GRU have gates that decide what to keep.",
-    "embedding_dim": "Length of each word's learned vector.",
-    "bigram_buckets": "0 = off. Otherwise each pair of neighbouring words also gets a learned vector, hashed into "
-                      "this many buckets and added to the word's (fastText's bigram trick). Costs buckets × "
-                      "embedding size parameters.",
-    "embedding_rank": "0 = off. Otherwise the saved embedding tables keep only this many of their strongest "
-                      "directions (a truncated SVD), which makes the run several times smaller. Training is "
-                      "unchanged; the test metrics are those of the saved weights. A size at or above the "
-                      "embedding size keeps the tables whole.",
-    "units": "Size of the hidden state: the network's working memory.",
-    "layers": "Recurrent layers stacked on top of each other.",
-    "bidirectional": "Also read the review backwards and combine both readings.",
-    "members": "1 = one network. More trains that many networks side by side, each from its own random start, "
-               "in its own order of the reviews and on its own loss, and predicts the mean of their "
-               "probabilities: an ensemble. Their mistakes differ, so the mean is right more often, at that "
-               "many times the time and size. Training accuracy is then the members' average; validation "
-               "accuracy is the ensemble's.",
-    "dropout": "Fraction of inputs dropped while training, against overfitting.",
-    "word_dropout": "While training, this fraction of words is read as unknown, so the model cannot lean on a "
-                    "few favourite words.",
-    "recurrent_dropout": "Dropout on the hidden state between steps (slow on CPUs).",
-    "head_dropout": "Dropout on the features the output layer reads (the pooled hidden states): each unit "
-                    "must be useful on its own.",
-    "mask": "Skip padding steps instead of reading the zeros.",
-    "pooling": "What the output head reads: the last state, or the max/mean over all steps.",
-    "optimizer": "How the weights are updated from the gradients.",
-    "learning_rate": "Step size of each update.",
-    "clipnorm": "Clip the gradient's norm to this value (0 = no clipping), against exploding gradients.",
-    "weight_decay": "Shrink every weight a little at each step (decoupled weight decay, as in AdamW); 0 = off. "
-                    "Words the model rarely sees fade instead of being memorised.",
-    "weight_averaging": "0 = off. Otherwise the weights are replaced by their moving average (this momentum) "
-                        "at the end of each epoch: a smoother model that is validated and kept.",
-    "batch_size": "Reviews per weight update.",
-    "epochs": "Passes over the training reviews (at most).",
-    "early_stopping": "Stop when the validation loss stops improving and keep the best epoch's weights.",
-    "patience": "Epochs without improvement before early stopping.",
-    "monitor": "What early stopping watches on the validation reviews: the loss (how confident the right "
-               "answers are) or the accuracy (how many are right). They part ways when a model grows "
-               "overconfident, an ensemble's members especially.",
-    "split": "'official': IMDB's 25k/25k halves; 'notebook': all reviews shuffled, 80/20, as the notebook did.",
-    "validation_fraction": "Share of the training reviews held out to pick the best epoch.",
-    "seed": "Random seed: the same seed gives the same split and start.",
-}
-
-
-def choices(name: str) -> tuple[str, ...]:
-    return CHOICES[name]
-
-
-def help_text(name: str) -> str:
-    return HYPERPARAMETER_HELP.get(name, "")
 
 
 # ---------------------------------------------------------------- training progress
@@ -600,14 +532,7 @@ def grad_norm_frame(histories: dict[str, dict], which: str = "last") -> pd.DataF
 
 
 # ---------------------------------------------------------------- comparing runs
-_COMPARE_FIRST = ["members", "cell", "layers", "units", "bidirectional", "embedding_dim", "bigram_buckets",
-                  "vocab_size", "maxlen", "padding", "truncating", "mask", "pooling", "dropout", "word_dropout",
-                  "recurrent_dropout", "head_dropout", "optimizer", "learning_rate", "clipnorm", "weight_decay",
-                  "weight_averaging", "batch_size", "epochs", "early_stopping", "patience", "monitor", "split",
-                  "validation_fraction", "seed"]
-# Every Config field, in a readable order; fields added to Config later are appended.
-COMPARE_FIELDS = [f for f in _COMPARE_FIRST if f in {x.name for x in fields(Config)}] + [
-    x.name for x in fields(Config) if x.name not in _COMPARE_FIRST]
+COMPARE_FIELDS = [p.name for group in GROUPED.values() for p in group]  # the Train page's order
 
 
 def _fmt(value) -> str:

@@ -27,7 +27,7 @@ TIMEOUT = 60  # per script run; generous because the machine is shared
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from sentiment_core import runs  # noqa: E402
-from sentiment_core.config import PRESETS, Config  # noqa: E402
+from sentiment_core.config import PRESETS, SCHEMA, Config  # noqa: E402
 
 SHIPPED = sorted(p for p in runs.SHIPPED_DIR.iterdir() if (p / "manifest.json").is_file()) \
     if runs.SHIPPED_DIR.is_dir() else []
@@ -354,6 +354,46 @@ def test_train_page_widgets_presets_and_errors():
     at.button(key="train_button").click().run()
     assert any("invalid run name" in e for e in texts(at.error))
     assert not at.query_params.get("job")
+
+
+def find_widget(node, key: str):
+    if getattr(node, "key", None) == key:
+        return node
+    for child in getattr(node, "children", {}).values():
+        found = find_widget(child, key)
+        if found is not None:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("server", ["default caps", "lower caps"])
+def test_every_hyperparameter_has_its_widget_and_none_offers_what_the_server_refuses(server, app_folders,
+                                                                                     monkeypatch):
+    capped = [p for p in SCHEMA.values() if p.cap]  # lower caps: layers 1, which a slider cannot offer alone
+    caps = {p.name: p.cap[1] // (1 if server == "default caps" else 2) for p in capped}
+    for p in capped:
+        if server == "default caps":
+            monkeypatch.delenv(p.cap[0], raising=False)
+        else:
+            monkeypatch.setenv(p.cap[0], str(caps[p.name]))
+    monkeypatch.setenv("SENTIMENT_JOBS_DIR", str(app_folders / f"jobs {server}"))  # a new manager reads the caps
+    at = on_page(new_app(), "train")
+    for p in SCHEMA.values():
+        widget = find_widget(at.main, f"hp_{p.name}")
+        assert widget is not None, f"{p.name} has no widget on the Train page"
+        assert widget.label == p.label and widget.help == p.help
+        if p.type is bool:
+            assert widget.type == "checkbox"
+        elif p.choices:
+            assert widget.type == "selectbox" and len(widget.options) == len(p.choices)
+        else:
+            high = min(p.range[1], caps.get(p.name, p.range[1]))
+            assert widget.type == ("slider" if p.slider and high > p.range[0] else "number_input"), p.name
+            assert (widget.min, widget.max) == (p.range[0], high), p.name  # e.g. bigram buckets: not 1,000,000
+    # the preset that asks most of a server is cut to what this one accepts, so Train stays possible
+    at.selectbox(key="preset").set_value("best").run()
+    assert not at.error, texts(at.error)
+    assert not at.button(key="train_button").disabled
 
 
 def test_model_summary_lists_layers():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from sentiment_core import cli, runs
+from sentiment_core.config import SCHEMA, Config
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--vocab-size", "2000", "--maxlen", "40", "--embedding-dim", "8", "--units", "8", "--batch-size", "64"]
@@ -46,6 +48,8 @@ def test_train_saves_a_complete_run(demo):
     assert run.meta["data"] == "sample" and run.meta["status"] == "complete"
     assert len(run.history["epochs"]) == 2
     assert (demo / "model.keras").is_file() and (demo / "card.md").read_text().startswith("# Model card: demo")
+    card = (demo / "card.md").read_text()
+    assert all(f"{p.label} `{getattr(run.config, p.name)}`" in card for p in SCHEMA.values())  # every hyperparameter
     assert run.weights["embedding"].dtype == np.int8  # a quarter of the bytes; everything else float32
     assert run.weights["embedding/scale"].shape == (run.config.vocab_size, 1)
     assert run.weights["rnn_1/forward/kernel"].dtype == np.float32
@@ -121,6 +125,32 @@ def test_help_works_for_every_subcommand(command, capsys):
     assert out.startswith("usage: python -m sentiment_core")
     if command == ["train"]:
         assert "--units" in out and "--data" in out and "--preset" in out and "sample" in out
+
+
+def test_every_hyperparameter_has_a_flag_with_its_help_values_and_default(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    usage = capsys.readouterr().out
+    (subparsers,) = [a for a in cli.make_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    actions = {a.dest: a for a in subparsers.choices["train"]._actions}
+    for p in SCHEMA.values():
+        flag = "--" + p.name.replace("_", "-")
+        assert flag in usage and flag in actions[p.name].option_strings, p.name
+        text = actions[p.name].help
+        assert p.help in text and p.allowed().capitalize() in text and f"default {p.default}" in text, p.name
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMA))
+def test_a_flag_sets_its_hyperparameter(name):
+    p = SCHEMA[name]
+    flag = "--" + name.replace("_", "-")
+    if p.type is bool:
+        value, argv = not p.default, [flag if not p.default else "--no-" + flag[2:]]
+    else:
+        value = next(c for c in p.choices if c != p.default) if p.choices else p.type(max(p.range))
+        argv = [flag, str(value)]
+    config = cli.build_config(cli.make_parser().parse_args(["train", "--out", "unused", *argv]))
+    assert config == Config().replace(**{name: value})
 
 
 def test_python_m_help():

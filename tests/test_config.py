@@ -1,10 +1,35 @@
-"""Hyperparameters: refused with the field named, presets valid, the notebook's exact model."""
+"""Hyperparameters: each declared once and completely, refused with the field named, presets valid,
+the notebook's exact model."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from sentiment_core.config import PRESETS, Config, ConfigError
+from sentiment_core.config import GROUPED, GROUPS, PRESETS, SCHEMA, Config, ConfigError
+
+
+@pytest.mark.parametrize("name", [f.name for f in fields(Config)])
+def test_every_hyperparameter_is_declared_completely(name):
+    p = SCHEMA[name]
+    assert p.label and len(p.help) >= 20 and p.group in GROUPS
+    assert type(p.default) is p.type and p.default == getattr(Config(), name)
+    if p.type is bool:
+        assert not p.range and not p.choices
+    elif p.type is str:
+        assert p.choices and p.default in p.choices and not p.range
+    else:
+        low, high = p.range
+        assert low <= p.default <= high and 0 < p.step <= high - low
+    if p.cap:  # a server's maximum: named SENTIMENT_MAX_..., and its default within the range
+        variable, default = p.cap
+        assert variable.startswith("SENTIMENT_MAX_") and p.range[0] <= default <= p.range[1]
+
+
+def test_the_schema_is_the_dataclass_in_its_order():
+    assert list(SCHEMA) == [f.name for f in fields(Config)]
+    assert sorted(p.name for group in GROUPED.values() for p in group) == sorted(SCHEMA)
 
 
 @pytest.mark.parametrize("changes,field", [
@@ -32,6 +57,13 @@ def test_bad_hyperparameters_are_refused_naming_the_field(changes, field):
         Config().replace(**changes)
     with pytest.raises(ConfigError, match=field):
         Config.from_dict({**Config().to_dict(), **changes})
+
+
+def test_refusals_give_the_allowed_values():
+    with pytest.raises(ConfigError, match="units must be between 1 and 1,024, got 2000"):
+        Config(units=2000)
+    with pytest.raises(ConfigError, match="pooling must be one of last, max, mean, got 'attention'"):
+        Config(pooling="attention")
 
 
 def test_unknown_field_in_from_dict_is_named():

@@ -131,7 +131,7 @@ def test_a_restart_marks_interrupted_jobs_and_keeps_finished_runs(folders):
 
 def test_per_session_limit_and_server_caps(folders):
     m = JobManager(folders["jobs"], folders["runs"], Limits(max_concurrent=0, max_queued_per_session=2,
-                                                             max_epochs=5, max_units=16, max_maxlen=50),
+                                                             caps={"epochs": 5, "units": 16, "maxlen": 50}),
                    cache_dir=folders["cache"])
     try:
         m.submit(TINY, "sample", owner="me")

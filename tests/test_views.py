@@ -90,8 +90,22 @@ def test_config_from_values_keeps_types_and_names_the_field():
 
 
 def test_bounds_follow_server_limits():
-    assert views.bounds("units", Limits(max_units=64)) == (1, 64)
+    assert views.bounds("units", Limits(caps={"units": 64})) == (1, 64)
+    assert views.bounds("bigram_buckets", Limits(caps={"bigram_buckets": 100_000})) == (0, 100_000)
     assert views.bounds("dropout", Limits()) == (0.0, 0.9)
+
+
+def test_compare_frame_has_a_row_per_hyperparameter_in_the_train_pages_order():
+    from types import SimpleNamespace
+
+    from sentiment_core.config import GROUPED
+
+    run = SimpleNamespace(name="r", shipped=False, config=PRESETS["best"], metrics={"accuracy": 0.9}, meta={},
+                          history={"epochs": []})
+    frame = views.compare_frame([run])
+    order = [p.name for group in GROUPED.values() for p in group]
+    assert list(frame.index[-len(order):]) == order
+    assert frame.loc["bigram_buckets", "r"] == "50000" and frame.loc["cell", "r"] == "gru"
 
 
 def test_ema_is_bias_corrected():
@@ -179,9 +193,9 @@ def test_views_does_not_import_streamlit_or_keras():
 def test_every_hyperparameter_explains_itself_on_the_train_page():
     from dataclasses import fields
 
-    from sentiment_core.config import Config
+    from sentiment_core.config import SCHEMA, Config
 
-    missing = [f.name for f in fields(Config) if len(views.help_text(f.name)) < 20]
+    missing = [f.name for f in fields(Config) if len(SCHEMA[f.name].help) < 20]
     assert not missing, f"no help text for {missing}"
 
 
