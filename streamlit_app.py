@@ -1,7 +1,7 @@
 """RNN Sentiment Lab: `streamlit run streamlit_app.py`.
 
 The entry point only sets up the page, the shared sidebar and the navigation; each
-page lives in app_pages/ and every computation in sentiment_core.
+page lives in app_pages/, what only the app uses in app/, and every computation in sentiment_core.
 
 The folder is deliberately not called `pages/`: Streamlit treats a `pages/` folder as
 the old multipage mode until st.navigation has run once in the process, so a first
@@ -11,7 +11,7 @@ would run that page alone, without this script's sidebar and page config.
 
 import streamlit as st
 
-import app_support
+from app import run_picker
 
 st.set_page_config(page_title="RNN Sentiment Lab", page_icon=":material/psychology:", layout="wide")
 
@@ -25,5 +25,5 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-app_support.sidebar()
+run_picker.sidebar()
 page.run()

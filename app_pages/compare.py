@@ -3,30 +3,16 @@
 import pandas as pd
 import streamlit as st
 
-import app_support
-import charts
-from sentiment_core import runs, views
+from app import charts, frames, inputs, run_picker, state, texts
 
 st.title("Compare runs")
 st.markdown("Pick two or more runs to see how their settings changed learning and the final test score.")
 
-usable = views.usable_runs(app_support.list_runs())
-if not usable:
+if not run_picker.usable_runs(state.list_runs()):
     st.warning("There are no runs to compare yet.")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
     st.stop()
-paths = [r["path"] for r in usable]
-labels = {r["path"]: views.run_label(r) for r in usable}
-app_support.keep_valid("compare_runs", paths)
-default = list(dict.fromkeys(p for p in [app_support.current_model(), *paths] if p))[:3]
-picked = st.multiselect("Runs", paths, default=default, format_func=lambda p: labels.get(p, p), key="compare_runs")
-
-loaded = []
-for path in picked:
-    try:
-        loaded.append(app_support.load(path))
-    except runs.RunError as error:
-        st.warning(str(error))
+loaded = run_picker.pick_runs("compare_runs", [run_picker.current_model()], at_least=3)
 if not loaded:
     st.info("Pick at least one run.")
     st.stop()
@@ -35,7 +21,7 @@ chosen = [run for run, _ in loaded]
 st.header("Learning curves")
 st.markdown("Validation curves, one colour per run. A validation loss that turns back up while accuracy "
             "stalls is overfitting: the run memorises its training reviews.")
-history = views.history_frame(chosen)
+history = frames.history_frame(chosen)
 if history.empty:
     st.info("These runs recorded no epochs.")
 else:
@@ -44,9 +30,9 @@ else:
     right.altair_chart(charts.compare_epochs_chart(history, "loss"), width="stretch")
 
 st.header("Settings and test scores")
-table = views.compare_frame(chosen)
+table = frames.compare_frame(chosen)
 if st.toggle("Only rows that differ", key="compare_diff", value=len(chosen) > 1):
-    shown = views.differing_rows(table)
+    shown = frames.differing_rows(table)
 else:
     shown = table
 st.dataframe(shown, key="compare_table")
@@ -54,18 +40,18 @@ st.caption("Test scores come from the test reviews, used once after training. Ru
            "sample were tested on 1,000 reviews, full-IMDB runs on 25,000, so compare like with like.")
 
 st.header("The same review, every model")
-text = st.text_input("Review", value=views.EXAMPLE_REVIEW, key="compare_text")
+text = st.text_input("Review", value=texts.EXAMPLE_REVIEW, key="compare_text")
 try:
-    batch = views.prepare_reviews([text])
-except views.InputError as error:
+    batch = inputs.prepare_reviews([text])
+except inputs.InputError as error:
     st.info(str(error))
 else:
     rows = []
     for run, engine in loaded:
         p = float(engine.predict(batch.texts)[0])
-        rows.append({"run": views.run_label({"name": run.name, "shipped": run.shipped}), "probability": p,
-                     "label": views.label(p)})
-    unscored = [row["run"] for row in rows if row["label"] == views.NO_WORDS]
+        rows.append({"run": run_picker.run_label({"name": run.name, "shipped": run.shipped}), "probability": p,
+                     "label": texts.label(p)})
+    unscored = [row["run"] for row in rows if row["label"] == texts.NO_WORDS]
     if unscored:
         st.info(f"Not scored by {', '.join(unscored)}: the review holds no word in "
                 f"{'its' if len(unscored) == 1 else 'their'} vocabulary (or no word at all). Type a few words.")

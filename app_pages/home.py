@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-import app_support
-from sentiment_core import views
+from app import inputs, run_picker, texts
 from sentiment_core.text import NoWordsError
 
 st.title("RNN Sentiment Lab")
@@ -25,21 +24,21 @@ with cols[2]:
     st.caption("Pick the model for Predict and Inside in the sidebar (☰ on a phone).")
 
 st.subheader("Try it")
-loaded = app_support.require_model()
+loaded = run_picker.require_model()
 if loaded is not None:
     run, engine = loaded
-    text = st.text_area("Write a movie review", value=views.EXAMPLE_REVIEW, key="home_text", height=110)
+    text = st.text_area("Write a movie review", value=texts.EXAMPLE_REVIEW, key="home_text", height=110)
     try:
-        batch = views.prepare_reviews([text], engine.config.truncating)
+        batch = inputs.prepare_reviews([text], engine.config.truncating)
         probability = engine.probability(batch.texts[0])
-    except (views.InputError, NoWordsError) as error:
+    except (inputs.InputError, NoWordsError) as error:
         st.info(str(error))
     else:
-        verdict = views.label(probability)
+        verdict = texts.label(probability)
         left, right = st.columns(2)
         left.metric("Probability positive", f"{probability:.1%}")
         right.metric("Label", verdict, help="positive when the probability is at least 50%")
         st.progress(probability, text=f"{verdict} ({probability:.1%})")
         for note in batch.notes:
             st.caption(note)
-    app_support.model_caption(run)
+    run_picker.model_caption(run)

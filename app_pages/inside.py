@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-import app_support
-import charts
-from sentiment_core import insights, runs, views
+from app import charts, frames, inputs, run_picker, state, texts
+from sentiment_core import insights
 from sentiment_core.text import NoWordsError
 
 MAX_WORDS = 150  # words per heatmap; a longer review gets a window slider
@@ -14,21 +13,21 @@ st.title("Inside the RNN")
 st.markdown("Type a review and follow the model chosen in the sidebar as it reads it, one word at a time. "
             "Every chart below comes from the same reading.")
 
-run, engine = app_support.model_or_stop()
+run, engine = run_picker.model_or_stop()
 config = engine.config
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the review…")
 def read(path: str, mtime: float, text: str):
-    return app_support.load(path)[1].read(text)
+    return state.load(path)[1].read(text)
 
 
-text = st.text_area("A review to read", value=views.EXAMPLE_REVIEW, key="inside_text", height=110)
+text = st.text_area("A review to read", value=texts.EXAMPLE_REVIEW, key="inside_text", height=110)
 reading = None
 try:
-    batch = views.prepare_reviews([text], config.truncating)
-    reading = read(str(run.path), app_support.mtime(str(run.path)), batch.texts[0])
-except (views.InputError, NoWordsError) as error:
+    batch = inputs.prepare_reviews([text], config.truncating)
+    reading = read(str(run.path), state.mtime(str(run.path)), batch.texts[0])
+except (inputs.InputError, NoWordsError) as error:
     st.info(str(error))
 else:
     for note in batch.notes:
@@ -37,7 +36,7 @@ else:
 if reading is not None:
     tokens = reading.tokens
     p = reading.probability
-    st.markdown(f"Final score: **{p:.1%} positive** ({views.label(p)}), after reading {len(tokens)} words"
+    st.markdown(f"Final score: **{p:.1%} positive** ({texts.label(p)}), after reading {len(tokens)} words"
                 + (f" (it reads at most {config.maxlen})." if len(tokens) >= config.maxlen else "."))
     if config.members > 1:
         scores = ", ".join(f"{m:.1%}" for m in reading.members)
@@ -53,7 +52,7 @@ if reading is not None:
     if config.bidirectional:
         st.info("This model is bidirectional: it also reads the review backwards, from the last word. So each "
                 "point here re-reads the review's first words from scratch as a complete (shorter) review.")
-    st.altair_chart(charts.as_it_reads_chart(views.reading_frame(tokens, reading.as_it_reads)), width="stretch")
+    st.altair_chart(charts.as_it_reads_chart(frames.reading_frame(tokens, reading.as_it_reads)), width="stretch")
 
     # ------------------------------------------------------------ which words, which layer, which direction
     start = 0
@@ -64,7 +63,7 @@ if reading is not None:
     picks = st.columns(2)
     layer = 0
     if config.layers > 1:
-        app_support.keep_valid("inside_layer", range(config.layers))
+        state.keep_valid("inside_layer", range(config.layers))
         layer = picks[0].selectbox("Layer", range(config.layers), index=config.layers - 1, key="inside_layer",
                                    format_func=lambda i: f"layer {i + 1}")
     direction = "forward"
@@ -81,7 +80,7 @@ if reading is not None:
                 "their colour over many words: that is memory.")
     if traced["h"].shape[1] > MAX_UNITS:
         st.caption(f"Showing the first {MAX_UNITS} of {traced['h'].shape[1]} units.")
-    st.altair_chart(charts.heatmap(views.state_frame(tokens[window], traced["h"][window], MAX_UNITS), "h",
+    st.altair_chart(charts.heatmap(frames.state_frame(tokens[window], traced["h"][window], MAX_UNITS), "h",
                                    bounded=(-1, 1)), width="stretch")
 
     # ------------------------------------------------------------ trajectory
@@ -95,8 +94,8 @@ if reading is not None:
                     "towards one of the two clouds and stays there once it has made up its mind.")
         explained = run.insights.get("pca_explained", [float("nan")] * 2)
         path = insights.project(run.insights, reading.layers[-1]["forward"]["h"])
-        st.altair_chart(charts.trajectory_chart(views.reference_frame(run.insights),
-                                                views.trajectory_frame(tokens, path),
+        st.altair_chart(charts.trajectory_chart(frames.reference_frame(run.insights),
+                                                frames.trajectory_frame(tokens, path),
                                                 f"component 1 ({explained[0]:.0%} of variance)",
                                                 f"component 2 ({explained[1]:.0%} of variance)"), width="stretch")
         if config.layers > 1 or config.bidirectional:
@@ -121,7 +120,7 @@ if reading is not None:
             names = {"update": "update gate", "reset": "reset gate"}
         for tab, (name, title) in zip(st.tabs(list(names.values())), names.items(), strict=True):
             with tab:
-                frame = views.state_frame(tokens[window], traced[name][window], MAX_UNITS)
+                frame = frames.state_frame(tokens[window], traced[name][window], MAX_UNITS)
                 if name == "c":
                     st.altair_chart(charts.heatmap(frame, title), width="stretch")
                 else:
@@ -138,15 +137,15 @@ if reading is not None:
                     "moves at opinion words and ignores the rest.")
         top = insights.label_units(run.insights, k=8)
         units = config.units
-        table = [{"unit": views.unit_name(u["unit"], units, config.bidirectional),
+        table = [{"unit": texts.unit_name(u["unit"], units, config.bidirectional),
                   "correlation with positive": round(u["correlation"], 3)} for u in top]
         left, right = st.columns([1, 2])
         left.dataframe(table, hide_index=True, key="inside_units_table")
         with right:
-            app_support.keep_valid("inside_unit", [u["unit"] for u in top])
+            state.keep_valid("inside_unit", [u["unit"] for u in top])
             unit = st.selectbox("Unit", [u["unit"] for u in top], key="inside_unit",
-                                format_func=lambda u: views.unit_name(u, units, config.bidirectional))
-            frame = views.unit_frame(tokens, reading.layers, units, unit)
+                                format_func=lambda u: texts.unit_name(u, units, config.bidirectional))
+            frame = frames.unit_frame(tokens, reading.layers, units, unit)
             st.altair_chart(charts.unit_chart(frame.iloc[window]), width="stretch")
         if config.pooling != "last":
             st.caption(f"With {config.pooling} pooling the output layer reads the {config.pooling} of this unit "
@@ -158,24 +157,12 @@ st.markdown("While training, the lab measured how strongly the loss reacts to th
             "step, ‖∂loss/∂hₜ‖, on a fixed batch of long validation reviews. If the line falls steeply towards "
             "the first steps (note the log scale), early words barely get any learning signal: that is the "
             "vanishing gradient, which gates (LSTM, GRU) were invented to fix. Compare a SimpleRNN with a GRU.")
-usable = views.usable_runs(app_support.list_runs())
-paths = [r["path"] for r in usable]
-labels = {r["path"]: views.run_label(r) for r in usable}
-app_support.keep_valid("inside_grad_runs", paths)
-picked = st.multiselect("Runs", paths, default=[str(run.path)] if str(run.path) in paths else paths[:1],
-                        format_func=lambda q: labels.get(q, q), key="inside_grad_runs")
+picked = run_picker.pick_runs("inside_grad_runs", [str(run.path)])
 which = st.segmented_control("Epochs", ["last", "first", "all"], default="last", key="inside_grad_epochs",
                              format_func={"last": "after the last epoch", "first": "before training",
                                           "all": "every epoch (darker = later)"}.get) or "last"
-histories = {}
-for path in picked:
-    try:
-        loaded_run = app_support.load(path)[0]
-    except runs.RunError as error:
-        st.warning(str(error))
-        continue
-    histories[views.run_label({"name": loaded_run.name, "shipped": loaded_run.shipped})] = loaded_run.history
-frame = views.grad_norm_frame(histories, which)
+histories = {run_picker.run_label({"name": r.name, "shipped": r.shipped}): r.history for r, _ in picked}
+frame = frames.grad_norm_frame(histories, which)
 if frame.empty:
     st.info("No gradient norms were recorded for the chosen runs (they are measured once per epoch).")
 else:

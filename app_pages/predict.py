@@ -3,15 +3,14 @@
 import numpy as np
 import streamlit as st
 
-import app_support
-from sentiment_core import views
+from app import frames, html, inputs, run_picker, state, texts
 from sentiment_core.text import NoWordsError
 
 st.title("Predict")
 st.markdown("Score reviews with the model chosen in the sidebar. One review shows which words mattered; "
             "several (one per line, or a CSV file) give a table.")
 
-run, engine = app_support.model_or_stop()
+run, engine = run_picker.model_or_stop()
 config = engine.config
 
 
@@ -24,14 +23,14 @@ def occlusion(path: str, mtime: float, text: str, _engine):
 
 source = st.segmented_control("Input", ["Type or paste", "Upload a CSV"], default="Type or paste",
                               key="predict_source")
-texts: list[str] | None = None
+reviews: list[str] | None = None
 if source == "Upload a CSV":
     upload = st.file_uploader("CSV file with a `text` column (UTF-8, at most 1,000 rows)", type=["csv"],
                               key="predict_csv")
     if upload is not None:
         try:
-            texts = views.read_csv_reviews(upload.getvalue())
-        except views.InputError as error:
+            reviews = inputs.read_csv_reviews(upload.getvalue())
+        except inputs.InputError as error:
             st.error(str(error))
 else:
     many = st.toggle("Several reviews, one per line", key="predict_many")
@@ -40,12 +39,12 @@ else:
     if st.button("Predict", key="predict_button", type="primary"):
         st.session_state["predict_last"] = (raw, many)
     if st.session_state.get("predict_last") == (raw, many):  # the result stays until the text changes
-        texts = views.split_lines(raw, many)
+        reviews = inputs.split_lines(raw, many)
 
-if texts is not None:
+if reviews is not None:
     try:
-        batch = views.prepare_reviews(texts, config.truncating)
-    except views.InputError as error:
+        batch = inputs.prepare_reviews(reviews, config.truncating)
+    except inputs.InputError as error:
         st.warning(str(error))
         st.stop()
     for note in batch.notes:
@@ -53,7 +52,7 @@ if texts is not None:
     with st.spinner("Scoring…"):
         probabilities = engine.predict(batch.texts)
         tokens = [engine.tokens(t) for t in batch.texts]
-    table = views.predictions_frame(batch.texts, probabilities, tokens)
+    table = frames.predictions_frame(batch.texts, probabilities, tokens)
     unscored = int(np.isnan(probabilities).sum())
 
     if len(batch.texts) == 1:
@@ -63,14 +62,14 @@ if texts is not None:
         p = float(probabilities[0])
         left, right = st.columns(2)
         left.metric("Probability positive", f"{p:.1%}")
-        right.metric("Label", views.label(p))
+        right.metric("Label", texts.label(p))
         st.subheader("Which words pushed the score")
         st.markdown("Each word is hidden in turn (replaced by the unknown-word token) and the review is scored "
                     "again. Green words raised the probability, red words lowered it; the stronger the colour, "
                     "the bigger the change. Hover a word for the number.")
-        words, deltas = occlusion(str(run.path), app_support.mtime(str(run.path)), batch.texts[0], engine)
-        st.markdown(views.attribution_html(words, deltas), unsafe_allow_html=True)
-        st.markdown(views.LEGEND_HTML, unsafe_allow_html=True)
+        words, deltas = occlusion(str(run.path), state.mtime(str(run.path)), batch.texts[0], engine)
+        st.markdown(html.attribution_html(words, deltas), unsafe_allow_html=True)
+        st.markdown(html.LEGEND_HTML, unsafe_allow_html=True)
         st.caption(f"This is the review as the model reads it: lowercase, without punctuation, at most "
                    f"{config.maxlen} words ({'the last' if config.truncating == 'pre' else 'the first'} ones "
                    f"of a longer review).")

@@ -4,19 +4,19 @@ from pathlib import Path
 
 import streamlit as st
 
-import app_support
-from sentiment_core import runs, views
+from app import frames, inputs, run_picker, state
+from sentiment_core import runs
 
 st.title("Runs")
 st.markdown("Every trained model on this server. **Shipped** runs come with the app and cannot be deleted; "
             "**yours** are the ones trained or imported here. A run downloads as a zip that another copy of "
             "the lab can import.")
 
-rows = app_support.list_runs()
+rows = state.list_runs()
 if "runs_message" in st.session_state:
     st.success(st.session_state.pop("runs_message"))
 if rows:
-    st.dataframe(views.runs_frame(rows), hide_index=True, key="runs_table",
+    st.dataframe(frames.runs_frame(rows), hide_index=True, key="runs_table",
                  column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
 else:
     st.info("No runs yet.")
@@ -30,13 +30,13 @@ def zipped(path: str, mtime: float) -> bytes:
 
 def delete(name: str, path: str) -> None:
     try:
-        runs.delete_run(name, app_support.runs_dir())
+        runs.delete_run(name, state.runs_dir())
     except runs.RunError as error:
         st.session_state["runs_error"] = str(error)
     else:
         st.session_state["runs_message"] = f"Deleted {name}."
-        if st.session_state.get(app_support.MODEL_KEY) == path:
-            del st.session_state[app_support.MODEL_KEY]
+        if st.session_state.get(run_picker.MODEL_KEY) == path:
+            del st.session_state[run_picker.MODEL_KEY]
     st.session_state["runs_confirm"] = False
 
 
@@ -44,10 +44,10 @@ if rows:
     st.header("One run")
     paths = [r["path"] for r in rows]
     by_path = {r["path"]: r for r in rows}
-    app_support.keep_valid("runs_pick", paths)
-    if "runs_pick" not in st.session_state and app_support.current_model() in paths:
-        st.session_state["runs_pick"] = app_support.current_model()
-    path = st.selectbox("Run", paths, key="runs_pick", format_func=lambda p: views.run_label(by_path[p]))
+    state.keep_valid("runs_pick", paths)
+    if "runs_pick" not in st.session_state and run_picker.current_model() in paths:
+        st.session_state["runs_pick"] = run_picker.current_model()
+    path = st.selectbox("Run", paths, key="runs_pick", format_func=lambda p: run_picker.run_label(by_path[p]))
     row = by_path[path]
     if "runs_error" in st.session_state:
         st.error(st.session_state.pop("runs_error"))
@@ -55,7 +55,7 @@ if rows:
         st.error(f"This run is damaged and cannot be used: {row['error']}")
     else:
         try:
-            st.download_button("Download as zip", data=zipped(path, app_support.mtime(path)),
+            st.download_button("Download as zip", data=zipped(path, state.mtime(path)),
                                file_name=f"{row['name']}.zip", mime="application/zip", key="runs_download",
                                icon=":material/download:", on_click="ignore")
         except runs.RunError as error:
@@ -75,14 +75,14 @@ st.header("Import a run")
 upload = st.file_uploader("A run's zip (as downloaded here)", type=["zip"], key="runs_upload")
 if upload is not None:
     taken = [r["name"] for r in rows]
-    suggestion = views.suggest_import_name(upload.name, taken)
+    suggestion = inputs.suggest_import_name(upload.name, taken)
     if st.session_state.get("runs_import_for") != upload.file_id:
         st.session_state["runs_import_for"] = upload.file_id
         st.session_state["runs_import_name"] = suggestion
     name = st.text_input("Name for the imported run", key="runs_import_name")
     if st.button("Import", key="runs_import", icon=":material/upload:"):
         try:
-            imported = runs.import_zip(upload.getvalue(), (name or "").strip(), app_support.runs_dir())
+            imported = runs.import_zip(upload.getvalue(), (name or "").strip(), state.runs_dir())
         except runs.RunError as error:
             st.error(f"Could not import this zip: {error}")
         else:

@@ -5,16 +5,15 @@ import time
 
 import streamlit as st
 
-import app_support
-import charts
-from sentiment_core import runs, views
-from sentiment_core.config import GROUPED, PRESETS, SCHEMA, ConfigError, Param
+from app import job_view, progress, state, texts, widgets
+from sentiment_core import runs
+from sentiment_core.config import PRESETS, SCHEMA, ConfigError
 from sentiment_core.jobs import JobError
-from sentiment_core.protocol import ACTIVE, FINAL, Job, JobState
+from sentiment_core.protocol import ACTIVE, Job
 
 DEFAULT_PRESET = "tiny"
 PERCENT = {"test accuracy": st.column_config.NumberColumn(format="percent")}
-manager = app_support.job_manager()
+manager = state.job_manager()
 
 
 def list_jobs() -> dict[str, Job]:
@@ -47,7 +46,7 @@ if linked and linked != st.session_state.get("job"):
     else:
         st.session_state.setdefault("owner", linked_job.owner)  # a reopened job link is still "your" job
         st.session_state["job"] = linked
-owner = app_support.owner()
+owner = state.owner()
 if st.session_state.get("job"):
     st.query_params["job"] = st.session_state["job"]  # the address bar is a link back to this job
 
@@ -57,76 +56,38 @@ st.markdown("Start from a preset, change anything you like, and press **Train**.
             "link in the address bar.")
 
 # ---------------------------------------------------------------- hyperparameters
-HYPERPARAMETERS = list(SCHEMA)  # every Config field
-WIDGET_KEYS = ["preset", "train_data", "train_name"] + [f"hp_{name}" for name in HYPERPARAMETERS]
-
-
-def clamp(name: str, value):
-    """A preset's value within its widget's bounds (the server may cap it below the preset's)."""
-    if SCHEMA[name].range:
-        low, high = views.bounds(name, manager.limits)
-        value = min(max(value, type(value)(low)), type(value)(high))
-    return value
-
-
-def apply_preset() -> None:
-    for name, value in views.preset_values(st.session_state["preset"]).items():
-        st.session_state[f"hp_{name}"] = clamp(name, value)
-
+WIDGET_KEYS = ["preset", "train_data", "train_name"] + [widgets.key(name) for name in SCHEMA]
 
 # Streamlit forgets a widget's value when its page is not shown; keep them in "train_kept" instead.
 kept = st.session_state.setdefault("train_kept", {})
 defaults = {"preset": DEFAULT_PRESET, "train_data": "sample", "train_name": "",
-            **{f"hp_{n}": clamp(n, v) for n, v in views.preset_values(DEFAULT_PRESET).items()}}
+            **widgets.preset_widget_values(DEFAULT_PRESET, manager.limits)}
 for key in WIDGET_KEYS:
     if key not in st.session_state:
         st.session_state[key] = kept.get(key, defaults[key])
 
-st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda p: views.PRESET_LABELS.get(p, p),
-             on_change=apply_preset, help="Fills in every setting below; change any of them afterwards.")
-
-
-def widget(p: Param) -> None:
-    """The hyperparameter's widget (key hp_<name>), as config.SCHEMA declares it, within this server's caps."""
-    key = f"hp_{p.name}"
-    if p.type is bool:
-        st.checkbox(p.label, key=key, help=p.help)
-    elif p.choices:
-        st.selectbox(p.label, p.choices, key=key, help=p.help, format_func=lambda v: (p.shown or {}).get(v, v))
-    else:
-        low, high = views.bounds(p.name, manager.limits)
-        kind = p.type
-        if p.slider and low < high:  # a server may cap one to its lowest value, and a slider needs two
-            st.slider(p.label, kind(low), kind(high), step=kind(p.step), key=key, help=p.help)
-        else:
-            st.number_input(p.label, kind(low), kind(high), step=kind(p.step), format=p.format, key=key,
-                            help=p.help)
-
-
-def widgets(group: str) -> None:
-    """A widget for each hyperparameter of a group, in the order Config declares them."""
-    for p in GROUPED[group]:
-        widget(p)
-
+st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda p: texts.PRESET_LABELS.get(p, p),
+             on_change=widgets.apply_preset, args=(manager.limits,),
+             help="Fills in every setting below; change any of them afterwards.")
 
 with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune:"):
     text_col, model_col, optim_col, data_col = st.columns(4)
     with text_col:
         st.markdown("**Text**")
-        widgets("text")
+        widgets.group("text", manager.limits)
     with model_col:
         st.markdown("**Model**")
-        widgets("model")
+        widgets.group("model", manager.limits)
     with optim_col:
         st.markdown("**Optimisation**")
-        widgets("optimisation")
+        widgets.group("optimisation", manager.limits)
     with data_col:
         st.markdown("**Data**")
-        sources = dict(views.data_sources())
+        sources = dict(widgets.data_sources())
         if st.session_state["train_data"] not in sources:
             st.session_state["train_data"] = "sample"
         st.selectbox("Reviews", list(sources), key="train_data", format_func=sources.get)
-        widgets("data")
+        widgets.group("data", manager.limits)
         st.text_input("Run name (optional)", key="train_name", max_chars=64, placeholder="e.g. gru-64-dropout",
                       help="Letters, digits, '.', '_' or '-'. Left empty, a name like gru-20250101-120000 is made up.")
 
@@ -135,8 +96,7 @@ for key in WIDGET_KEYS:
 
 config = None
 try:
-    config = views.config_from_values({name: st.session_state[f"hp_{name}"] for name in HYPERPARAMETERS})
-    manager.limits.check(config)
+    config = widgets.chosen_config(manager.limits)
 except (ConfigError, JobError) as error:
     st.error(f"Fix this setting first: {error}")
     config = None
@@ -181,102 +141,14 @@ if train_clicked and config is not None:
 
 
 # ---------------------------------------------------------------- the job, live
-def show_results(job: Job) -> None:
-    try:
-        run, _ = app_support.load(job.run)
-    except runs.RunError as error:
-        st.error(f"The run was saved but cannot be read: {error}")
-        return
-    m = run.metrics
-    cols = st.columns(4)
-    cols[0].metric("Test accuracy", f"{m['accuracy']:.1%}")
-    cols[1].metric("Test loss", f"{m['loss']:.3f}")
-    cols[2].metric("ROC AUC", f"{m['roc_auc']:.3f}" if m.get("roc_auc") == m.get("roc_auc") else "–")
-    cols[3].metric("Test reviews", f"{m['n']:,}")
-    left, right = st.columns([1, 2])
-    left.altair_chart(charts.confusion_chart(views.confusion_frame(m["confusion_matrix"])), width="stretch")
-    with right:
-        st.markdown(f"The run is saved as **{run.name}**. It is now in the model selector of every page "
-                    "(sidebar) and in Compare and Runs.")
-        st.button("Use this model on Predict and Inside", key="use_run", on_click=app_support.select_model,
-                  args=(str(run.path),), icon=":material/check:")
-        st.page_link("app_pages/predict.py", label="Predict with it", icon=":material/rate_review:")
-        st.page_link("app_pages/inside.py", label="Look inside it", icon=":material/neurology:")
-
-
-def stop(job_id: str) -> None:
-    try:
-        manager.stop(job_id)
-    except JobError as error:
-        st.session_state["stop_error"] = str(error)
-
-
-def show_job(job_id: str, jobs: dict[str, Job] | None, live: bool) -> None:
-    """`jobs`: this draw's listing, or None to read just this job (a fragment's own rerun)."""
-    if "stop_error" in st.session_state:
-        st.error(st.session_state.pop("stop_error"))
-    try:
-        job = manager.get(job_id) if jobs is None else jobs.get(job_id)
-    except JobError as error:
-        st.error(str(error))
-        return
-    if job is None:
-        st.error(f"no job {job_id!r}")
-        return
-    state = job.state
-    if live and state in FINAL:
-        st.rerun()  # finished: redraw the whole page once, without the 1-second refresh
-    events = manager.events(job_id)
-    parts = views.split_events(events)
-    info = views.progress(events, job, time.time())
-    st.subheader(f"Job {job_id}: {job.name}")
-    st.markdown(f"State: **{state.icon} {state}**" + (f" — {info['text']}" if state in ACTIVE else ""))
-    if state == JobState.QUEUED:
-        st.info(f"Waiting in the queue: position {job.position or '?'}. Jobs start in the order they were "
-                f"submitted; this server trains {manager.limits.max_concurrent} at a time.")
-    if state in (JobState.QUEUED, JobState.RUNNING):
-        st.button("Cancel" if state == JobState.QUEUED else "Stop", key="stop_button", icon=":material/stop:",
-                  on_click=stop, args=(job_id,),
-                  help="Stops after the current batch and still saves what was learned so far.")
-    if state in ACTIVE or parts.batch:
-        st.progress(info["fraction"], text=f"{info['fraction']:.0%}")
-        cols = st.columns(3)
-        cols[0].metric("Elapsed", views.format_seconds(info["elapsed"]))
-        cols[1].metric("Time left (estimate)", views.format_seconds(info["eta"]) if state in ACTIVE else "–")
-        cols[2].metric("Epoch", f"{info['epoch'] or 0} / {info['epochs'] or job.config['epochs']}")
-    if parts.batch:
-        frame = views.batch_frame(parts.batch)
-        left, right = st.columns(2)
-        left.altair_chart(charts.batch_chart(frame, "loss"), width="stretch")
-        right.altair_chart(charts.batch_chart(frame, "accuracy"), width="stretch")
-    if parts.epoch:
-        end = parts.end
-        best = end.best_epoch if end and job.config.get("early_stopping") else None
-        note = "best epoch (kept)" + (", then early stop" if end and end.stopped_early else "")
-        frame = views.epoch_frame(parts.epoch)
-        left, right = st.columns(2)
-        left.altair_chart(charts.epoch_chart(frame, "loss", best, note), width="stretch")
-        right.altair_chart(charts.epoch_chart(frame, "accuracy", best, note), width="stretch")
-        if end:
-            st.caption(views.end_note(end, job.config))
-    elif state in ACTIVE and parts.batch:
-        st.caption("Train and validation curves appear after the first epoch.")
-    if state in (JobState.DONE, JobState.STOPPED) and job.run:
-        show_results(job)
-    elif state in (JobState.FAILED, JobState.INTERRUPTED, JobState.CANCELLED):
-        cancelled = state == JobState.CANCELLED
-        message = job.error or ("You cancelled this job before it started." if cancelled else "")
-        (st.info if cancelled else st.error)(message or f"The job ended as {state}.")
-
-
 @st.fragment(run_every=1.0)
 def live_job(job_id: str) -> None:
-    show_job(job_id, draw_listing("live_job"), live=True)
+    job_view.show_job(manager, job_id, draw_listing("live_job"), live=True)
 
 
 @st.fragment
 def finished_job(job_id: str) -> None:
-    show_job(job_id, draw_listing("finished_job"), live=False)
+    job_view.show_job(manager, job_id, draw_listing("finished_job"), live=False)
 
 
 current = st.session_state.get("job")
@@ -303,12 +175,12 @@ def jobs_tables() -> None:
     (mine, active), now = mine_and_active(list_jobs() if jobs is None else jobs), time.time()
     if mine:
         st.markdown("**Your recent jobs** (this browser session)")
-        st.dataframe(views.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs", column_config=PERCENT)
+        st.dataframe(progress.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs", column_config=PERCENT)
     else:
         st.caption("You have not started a job in this session yet.")
     st.markdown(f"**Training on this server now**: {len(active)} job(s)")
     if active:
-        st.dataframe(views.jobs_frame(active, now), hide_index=True, key="active_jobs", column_config=PERCENT)
+        st.dataframe(progress.jobs_frame(active, now), hide_index=True, key="active_jobs", column_config=PERCENT)
 
 
 jobs_tables()

@@ -51,8 +51,9 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app import inputs, run_picker, texts  # noqa: E402
 from benchmarks.appserver import APP_IDLE, CHROMIUM_ARGS, AppServer, chromium  # noqa: E402
-from sentiment_core import runs, views  # noqa: E402
+from sentiment_core import runs  # noqa: E402
 from sentiment_core.protocol import FINAL, JOB_FILE, JobState, read_job  # noqa: E402
 
 REVIEWS = [
@@ -168,7 +169,7 @@ class Scorer:
         if key not in self._engines:
             self._engines[key] = Engine.from_run(runs.load_run(path))
         engine = self._engines[key]
-        return f"{float(engine.predict(views.prepare_reviews([review], engine.config.truncating).texts)[0]):.1%}"
+        return f"{float(engine.predict(inputs.prepare_reviews([review], engine.config.truncating).texts)[0]):.1%}"
 
 
 class Session:
@@ -291,7 +292,7 @@ class Session:
         await page.goto(self.server.url)
         await page.locator("[data-testid='stMetricValue']").nth(1).wait_for()  # the example review's score
         await self.idle(page)
-        self.shown = self.expected(await self.read_model(page), views.EXAMPLE_REVIEW)
+        self.shown = self.expected(await self.read_model(page), texts.EXAMPLE_REVIEW)
         self.step = "predict on Home"
         await self.predict_home(page, self.review(0), None)
 
@@ -388,7 +389,7 @@ async def baseline(browser, args, server, expected, tally, jobs_dir) -> None:
         await page.goto(server.url)
         await page.locator("[data-testid='stMetricValue']").nth(1).wait_for()
         await session.idle(page)
-        session.shown = expected(await session.read_model(page), views.EXAMPLE_REVIEW)
+        session.shown = expected(await session.read_model(page), texts.EXAMPLE_REVIEW)
         for k in range(3):
             await session.predict_home(page, session.review(k), "home, idle server")
         await session.navigate(page, "Predict")
@@ -535,7 +536,7 @@ def main() -> int:
     if chromium() is None:
         sys.exit("no chromium at /usr/bin/chromium (apt-get install chromium, or set CHROMIUM)")
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="sentiment-load-"))
-    model = views.default_run(runs.list_runs(base / "runs", runs.SHIPPED_DIR))  # what the server will pick
+    model = run_picker.default_run(runs.list_runs(base / "runs", runs.SHIPPED_DIR))  # what the server will pick
     if model is None or not str(model).startswith(str(runs.SHIPPED_DIR)):
         sys.exit("no shipped run in artifacts/shipped: the sessions need the app's default model")
 

@@ -1,7 +1,7 @@
 """The Streamlit app through streamlit.testing.v1.AppTest: every page renders, predicts, trains and stops.
 
 User runs and jobs go to temporary folders (SENTIMENT_RUNS_DIR / SENTIMENT_JOBS_DIR,
-read by app_support on every call); the shipped runs in artifacts/shipped are only read.
+read by app.state on every call); the shipped runs in artifacts/shipped are only read.
 Training uses the tiny preset on the bundled sample (seconds per job).
 """
 
@@ -42,13 +42,13 @@ def app_folders(tmp_path_factory):
         mp.setenv("SENTIMENT_RUNS_DIR", str(base / "runs"))
         mp.setenv("SENTIMENT_JOBS_DIR", str(base / "jobs"))
         yield base
-        import app_support
+        from app import state
 
-        for key, manager in list(app_support._MANAGERS.items()):
+        for key, manager in list(state._MANAGERS.items()):
             if key.startswith(str(base)):
                 manager.shutdown()
-                del app_support._MANAGERS[key]
-        app_support._job_manager.clear()
+                del state._MANAGERS[key]
+        state._job_manager.clear()
 
 
 def new_app() -> AppTest:
@@ -221,7 +221,7 @@ def test_predict_hostile_text_never_raises(many):
 def test_predict_csv_with_hostile_rows():
     at = on_page(new_app(), "predict")
     at.button_group(key="predict_source").set_value("Upload a CSV").run()
-    rows = ["a wonderful film", *(t for t in HOSTILE if "\x00" not in t)]  # NUL: refused as binary (test_views)
+    rows = ["a wonderful film", *(t for t in HOSTILE if "\x00" not in t)]  # NUL: refused as binary (test_app_parts)
     payload = "text\n" + "".join('"' + t.replace('"', '""') + '"\n' for t in rows)
     at.file_uploader(key="predict_csv").set_value(("r.csv", payload.encode("utf-8"), "text/csv"))
     at.run()

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from app import inputs, run_picker, texts
 from benchmarks.appserver import CHROMIUM_ARGS, AppServer, chromium, full_page_screenshot, wait_idle
-from sentiment_core import runs, views
+from sentiment_core import runs
 
 pytestmark = pytest.mark.e2e
 
@@ -216,7 +217,7 @@ def select_options(tab, key: str) -> list[str]:
 @needs_shipped
 def test_home_scores_a_typed_review(page, server):
     open_page(page, server)
-    model = views.default_run(runs.list_runs(server.base / "runs", runs.SHIPPED_DIR))
+    model = run_picker.default_run(runs.list_runs(server.base / "runs", runs.SHIPPED_DIR))
     page.locator("[data-testid='stMetricValue']").first.wait_for()
     before = metrics(page)
     assert before["Label"] in ("positive", "negative")
@@ -230,10 +231,10 @@ def test_home_scores_a_typed_review(page, server):
     from sentiment_core.inference import Engine  # the same run the app picked, scored here on NumPy
 
     engine = Engine.from_run(runs.load_run(model))
-    expected = float(engine.predict(views.prepare_reviews([review], engine.config.truncating).texts)[0])
+    expected = float(engine.predict(inputs.prepare_reviews([review], engine.config.truncating).texts)[0])
     shown = metrics(page)
     assert shown["Probability positive"] == f"{expected:.1%}"
-    assert shown["Label"] == views.label(expected) == "negative"
+    assert shown["Label"] == texts.label(expected) == "negative"
     captions = page.locator("[data-testid='stCaptionContainer']").all_inner_texts()
     assert any(c.startswith(f"Model: {Path(model).name} ") for c in captions), captions
     assert_clean(page)

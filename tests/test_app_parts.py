@@ -1,11 +1,12 @@
-"""The app's pure helpers (sentiment_core.views): input limits, CSV errors, HTML escaping, chart frames."""
+"""The app's own parts (app/): input limits, CSV errors, HTML escaping, chart frames, widgets' bounds, and the
+line between the app and the engine."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sentiment_core import views
+from app import frames, html, inputs, progress, run_picker, widgets
 from sentiment_core.config import PRESETS, ConfigError
 from sentiment_core.jobs import Limits
 from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, StartEvent, UnknownEvent
@@ -13,41 +14,41 @@ from sentiment_core.text import Token
 
 
 def test_prepare_reviews_strips_and_skips_empty_lines():
-    batch = views.prepare_reviews(["  good  ", "", "   ", None, float("nan"), "bad"])
+    batch = inputs.prepare_reviews(["  good  ", "", "   ", None, float("nan"), "bad"])
     assert batch.texts == ["good", "bad"]
     assert any("empty" in note for note in batch.notes)
 
 
 def test_prepare_reviews_refuses_nothing():
-    with pytest.raises(views.InputError, match="nothing to score"):
-        views.prepare_reviews(["", "  \n  "])
+    with pytest.raises(inputs.InputError, match="nothing to score"):
+        inputs.prepare_reviews(["", "  \n  "])
 
 
 def test_prepare_reviews_caps_length_keeping_what_the_model_reads():
     text = "a " * 100_000 + "END"
-    pre = views.prepare_reviews([text], truncating="pre")
-    post = views.prepare_reviews([text], truncating="post")
-    assert len(pre.texts[0]) == views.MAX_REVIEW_CHARS and pre.texts[0].endswith("END")
+    pre = inputs.prepare_reviews([text], truncating="pre")
+    post = inputs.prepare_reviews([text], truncating="post")
+    assert len(pre.texts[0]) == inputs.MAX_REVIEW_CHARS and pre.texts[0].endswith("END")
     assert post.texts[0].startswith("a a")
     assert "shortened" in pre.notes[0]
 
 
 def test_prepare_reviews_caps_rows_and_total():
-    rows = views.prepare_reviews(["ok"] * (views.MAX_ROWS + 5))
-    assert len(rows.texts) == views.MAX_ROWS and any("first" in n for n in rows.notes)
-    total = views.prepare_reviews(["x" * 90_000] * 30, max_total_chars=200_000)
+    rows = inputs.prepare_reviews(["ok"] * (inputs.MAX_ROWS + 5))
+    assert len(rows.texts) == inputs.MAX_ROWS and any("first" in n for n in rows.notes)
+    total = inputs.prepare_reviews(["x" * 90_000] * 30, max_total_chars=200_000)
     assert len(total.texts) == 2 and any("MB" in n for n in total.notes)
 
 
 def test_prepare_reviews_cleans_binary_junk():
-    batch = views.prepare_reviews(["\x00\x01abc\x7f\ufffe def"])
+    batch = inputs.prepare_reviews(["\x00\x01abc\x7f\ufffe def"])
     assert batch.texts == ["abc   def"]
 
 
 def test_read_csv_reviews():
-    assert views.read_csv_reviews(b"id,text\n1,nice film\n2,\"bad, long\"\n") == ["nice film", "bad, long"]
-    assert views.read_csv_reviews("\ufefftext\nok\n".encode()) == ["ok"]  # Excel's BOM
-    assert views.read_csv_reviews(b"Text\nok\n") == ["ok"]  # header case does not matter
+    assert inputs.read_csv_reviews(b"id,text\n1,nice film\n2,\"bad, long\"\n") == ["nice film", "bad, long"]
+    assert inputs.read_csv_reviews("\ufefftext\nok\n".encode()) == ["ok"]  # Excel's BOM
+    assert inputs.read_csv_reviews(b"Text\nok\n") == ["ok"]  # header case does not matter
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -58,41 +59,41 @@ def test_read_csv_reviews():
     (b'text\n"never closed\n', "could not be read as CSV"),
 ])
 def test_read_csv_reviews_errors(payload, message):
-    with pytest.raises(views.InputError, match=message):
-        views.read_csv_reviews(payload)
+    with pytest.raises(inputs.InputError, match=message):
+        inputs.read_csv_reviews(payload)
 
 
 def test_attribution_html_escapes_and_marks_unknown_words():
     tokens = [Token("<script>alert(1)</script>", 1, True), Token('a"b', 5, False), Token("good", 7, False)]
-    html = views.attribution_html(tokens, [0.0, -0.2, 0.4])
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert 'a"b' not in html
-    assert html.count("underline dotted") == 1
-    assert "rgba(26,152,80" in html and "rgba(215,48,39" in html
+    shaded = html.attribution_html(tokens, [0.0, -0.2, 0.4])
+    assert "<script>" not in shaded and "&lt;script&gt;" in shaded
+    assert 'a"b' not in shaded
+    assert shaded.count("underline dotted") == 1
+    assert "rgba(26,152,80" in shaded and "rgba(215,48,39" in shaded
 
 
 def test_default_run_prefers_shipped_best_then_notebook_then_newest():
     rows = [{"name": "notebook", "path": "/s/notebook", "shipped": True},
             {"name": "mine", "path": "/r/mine", "shipped": False},
             {"name": "broken", "path": "/r/broken", "shipped": False, "error": "x"}]
-    assert views.default_run(rows) == "/s/notebook"
-    assert views.default_run([*rows, {"name": "best", "path": "/s/best", "shipped": True}]) == "/s/best"
-    assert views.default_run(rows[1:]) == "/r/mine"
-    assert views.default_run(rows[2:]) is None
+    assert run_picker.default_run(rows) == "/s/notebook"
+    assert run_picker.default_run([*rows, {"name": "best", "path": "/s/best", "shipped": True}]) == "/s/best"
+    assert run_picker.default_run(rows[1:]) == "/r/mine"
+    assert run_picker.default_run(rows[2:]) is None
 
 
 def test_config_from_values_keeps_types_and_names_the_field():
     values = {**PRESETS["tiny"].to_dict(), "units": 16.0, "learning_rate": 1}
-    config = views.config_from_values(values)
+    config = widgets.config_from_values(values)
     assert config.units == 16 and isinstance(config.units, int) and isinstance(config.learning_rate, float)
     with pytest.raises(ConfigError, match="dropout"):
-        views.config_from_values({**values, "dropout": 0.95})
+        widgets.config_from_values({**values, "dropout": 0.95})
 
 
 def test_bounds_follow_server_limits():
-    assert views.bounds("units", Limits(caps={"units": 64})) == (1, 64)
-    assert views.bounds("bigram_buckets", Limits(caps={"bigram_buckets": 100_000})) == (0, 100_000)
-    assert views.bounds("dropout", Limits()) == (0.0, 0.9)
+    assert widgets.bounds("units", Limits(caps={"units": 64})) == (1, 64)
+    assert widgets.bounds("bigram_buckets", Limits(caps={"bigram_buckets": 100_000})) == (0, 100_000)
+    assert widgets.bounds("dropout", Limits()) == (0.0, 0.9)
 
 
 def test_compare_frame_has_a_row_per_hyperparameter_in_the_train_pages_order():
@@ -102,16 +103,16 @@ def test_compare_frame_has_a_row_per_hyperparameter_in_the_train_pages_order():
 
     run = SimpleNamespace(name="r", shipped=False, config=PRESETS["best"], metrics={"accuracy": 0.9}, meta={},
                           history={"epochs": []})
-    frame = views.compare_frame([run])
+    frame = frames.compare_frame([run])
     order = [p.name for group in GROUPED.values() for p in group]
     assert list(frame.index[-len(order):]) == order
     assert frame.loc["bigram_buckets", "r"] == "50000" and frame.loc["cell", "r"] == "gru"
 
 
 def test_ema_is_bias_corrected():
-    smoothed = views.ema([1.0, 1.0, 1.0], alpha=0.1)
+    smoothed = progress.ema([1.0, 1.0, 1.0], alpha=0.1)
     assert np.allclose(smoothed, 1.0)
-    assert views.ema([0.0, 10.0], alpha=0.5)[1] == pytest.approx(10 * 0.5 / 0.75)
+    assert progress.ema([0.0, 10.0], alpha=0.5)[1] == pytest.approx(10 * 0.5 / 0.75)
 
 
 def _events(n_batches: int, steps: int = 10, epochs: int = 2) -> list[Event]:
@@ -128,64 +129,82 @@ def _job(**fields) -> Job:
 
 
 def test_progress_and_eta_ignore_compile_time():
-    info = views.progress(_events(5), _job(started=100.0), now=110.0)
+    info = progress.progress(_events(5), _job(started=100.0), now=110.0)
     assert info["fraction"] == pytest.approx(5 / 20)
     assert info["eta"] == pytest.approx(15.0)  # 1 s per batch after the first, 15 batches left
     assert info["elapsed"] == pytest.approx(10.0)
-    queued = views.progress([], _job(state="queued", position=3), now=0)
+    queued = progress.progress([], _job(state="queued", position=3), now=0)
     assert "position 3" in queued["text"]
 
 
 def test_progress_skips_event_kinds_it_does_not_know():
     events = [*_events(5), UnknownEvent("checkpoint", {"type": "checkpoint", "path": "x"})]
-    assert views.progress(events, _job(started=100.0), now=110.0)["fraction"] == pytest.approx(5 / 20)
-    parts = views.split_events(events)
+    assert progress.progress(events, _job(started=100.0), now=110.0)["fraction"] == pytest.approx(5 / 20)
+    parts = progress.split_events(events)
     assert parts.start == events[0] and len(parts.batch) == 5 and parts.end is None
 
 
 def test_batch_and_epoch_frames():
     batches = [e for e in _events(20) if isinstance(e, BatchEvent)]
-    frame = views.batch_frame(batches)
+    frame = progress.batch_frame(batches)
     assert set(frame["metric"]) == {"loss", "accuracy"} and len(frame) == 40
-    assert len(views.batch_frame(batches * 100, max_points=50)) <= 2 * 51
-    epochs = views.epoch_frame([EpochEvent(epoch=1, loss=0.6, accuracy=0.7, val_loss=0.5, val_accuracy=0.75)])
+    assert len(progress.batch_frame(batches * 100, max_points=50)) <= 2 * 51
+    epochs = progress.epoch_frame([EpochEvent(epoch=1, loss=0.6, accuracy=0.7, val_loss=0.5, val_accuracy=0.75)])
     assert len(epochs) == 4 and set(epochs["split"]) == {"train", "validation"}
-    history = views.epoch_frame([{"epoch": 1, "loss": 0.6, "accuracy": 0.7, "val_loss": 0.5, "val_accuracy": 0.75}])
+    history = progress.epoch_frame([{"epoch": 1, "loss": 0.6, "accuracy": 0.7, "val_loss": 0.5, "val_accuracy": 0.75}])
     assert history.equals(epochs)  # a saved run's history rows draw the same
 
 
 def test_end_note():
-    assert "Stopped by you" in views.end_note(EndEvent(False, True, None, 1.0), {})
-    assert "epoch 2" in views.end_note(EndEvent(True, False, 2, 1.0), {"patience": 1})
-    assert views.end_note(None, {}) == ""
+    assert "Stopped by you" in progress.end_note(EndEvent(False, True, None, 1.0), {})
+    assert "epoch 2" in progress.end_note(EndEvent(True, False, 2, 1.0), {"patience": 1})
+    assert progress.end_note(None, {}) == ""
 
 
 def test_grad_norm_frame_selects_epochs_and_drops_zeros():
     history = {"grad_norms": [{"epoch": 0, "norms": [1.0, 0.0, 3.0]}, {"epoch": 1, "norms": [2.0, 2.0, 2.0]}]}
-    assert set(views.grad_norm_frame({"a": history}, "first")["epoch"]) == {0}
-    assert len(views.grad_norm_frame({"a": history}, "first")) == 2  # log scale: zero dropped
-    assert set(views.grad_norm_frame({"a": history}, "last")["epoch"]) == {1}
-    assert len(views.grad_norm_frame({"a": history, "b": {}}, "all")) == 5
+    assert set(frames.grad_norm_frame({"a": history}, "first")["epoch"]) == {0}
+    assert len(frames.grad_norm_frame({"a": history}, "first")) == 2  # log scale: zero dropped
+    assert set(frames.grad_norm_frame({"a": history}, "last")["epoch"]) == {1}
+    assert len(frames.grad_norm_frame({"a": history, "b": {}}, "all")) == 5
 
 
 def test_confusion_frame():
-    frame = views.confusion_frame([[8, 2], [1, 9]])
+    frame = frames.confusion_frame([[8, 2], [1, 9]])
     assert frame["count"].sum() == 20
     assert frame.query("actual == 'negative' and predicted == 'negative'")["share"].item() == 0.8
 
 
 def test_suggest_import_name():
-    assert views.suggest_import_name("my run (1).zip", []) == "my-run-1"
-    assert views.suggest_import_name("notebook.zip", ["notebook"]) == "notebook-2"
-    assert views.suggest_import_name("..zip", []) == "run"
+    assert inputs.suggest_import_name("my run (1).zip", []) == "my-run-1"
+    assert inputs.suggest_import_name("notebook.zip", ["notebook"]) == "notebook-2"
+    assert inputs.suggest_import_name("..zip", []) == "run"
 
 
-def test_views_does_not_import_streamlit_or_keras():
+def test_the_engine_imports_nothing_of_the_app():
+    """sentiment_core serves the CLI and notebooks: no module of it imports streamlit, altair or app/."""
+    import ast
+    from pathlib import Path
+
+    import sentiment_core
+
+    found = {}
+    for path in Path(sentiment_core.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            bad = [n for n in names if n.split(".")[0] in ("streamlit", "altair", "app")]
+            if bad:
+                found[path.name] = bad
+    assert not found, found
+
+
+def test_the_app_parts_import_no_deep_learning_library():
     import subprocess
     import sys
 
-    code = ("import sys, sentiment_core.views; "
-            "bad = [m for m in ('streamlit', 'keras', 'tensorflow', 'jax') if m in sys.modules]; "
+    code = ("import sys, app.frames, app.html, app.inputs, app.progress, app.texts, app.widgets, app.charts; "
+            "bad = [m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -204,7 +223,7 @@ def test_jobs_frame_lists_newest_first_with_queue_places_and_numeric_accuracy():
                  metrics={"accuracy": 0.875}, submitted=100.0),
             _job(id="b2", name="second", state="running", config={"cell": "lstm"}, data="sample", submitted=150.0),
             _job(id="c3", name=None, state="queued", position=2, config={}, data="tfds", submitted=190.0)]
-    frame = views.jobs_frame(jobs, now=200.0)
+    frame = progress.jobs_frame(jobs, now=200.0)
     assert frame["job"].tolist() == ["c3", "b2", "a1"]
     assert frame["state"].tolist() == ["queued (#2 in queue)", "running", "done"]
     assert frame["data"].tolist() == ["tfds", "sample", "imdb"]

@@ -1,4 +1,4 @@
-"""Altair charts of the app, built from the dataframes of sentiment_core.views. No Streamlit here.
+"""Altair charts of the app, built from the data frames of app/frames.py and app/progress.py. No Streamlit here.
 
 Charts have no fixed width: Streamlit stretches them to the column, so they fit a
 projector and a phone alike.

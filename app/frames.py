@@ -1,0 +1,179 @@
+"""The data frames behind the app's tables and charts (long form, as Altair wants them).
+
+Plain pandas and NumPy, so each can be tested without a browser; app/charts.py draws them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sentiment_core.config import GROUPED
+from sentiment_core.text import Token
+
+from .progress import epoch_frame
+from .texts import NEGATIVE, POSITIVE, format_seconds, label, short
+
+
+def predictions_frame(texts: Sequence[str], probabilities: Sequence[float], tokens: Sequence[Sequence[Token]]
+                      ) -> pd.DataFrame:
+    """One row per review: its start, probability, label and how many of the words it read the model knows.
+    A review with no known word has no probability (an empty cell) and the label 'not scored'."""
+    rows = []
+    for text, p, toks in zip(texts, probabilities, tokens, strict=True):
+        known = sum(not t.oov for t in toks)
+        rows.append({"probability": float(p), "label": label(float(p)), "review": short(text),
+                     "words read": len(toks), "known words": known})
+    return pd.DataFrame(rows, columns=["probability", "label", "review", "words read", "known words"])
+
+
+def runs_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    table = [{"name": r["name"], "kind": "shipped" if r.get("shipped") else "yours",
+              "cell": r.get("cell"), "test accuracy": r.get("test_accuracy"), "status": r.get("status"),
+              "created": r.get("created"), "problem": r.get("error", "")} for r in rows]
+    return pd.DataFrame(table, columns=["name", "kind", "cell", "test accuracy", "status", "created", "problem"])
+
+
+def confusion_frame(matrix: Sequence[Sequence[int]]) -> pd.DataFrame:
+    """[[TN, FP], [FN, TP]] in long form for a heatmap: actual, predicted, count, share of the actual row."""
+    rows = []
+    names = (NEGATIVE, POSITIVE)
+    for a, row in enumerate(matrix):
+        total = max(sum(row), 1)
+        for b, count in enumerate(row):
+            rows.append({"actual": names[a], "predicted": names[b], "count": int(count), "share": count / total})
+    return pd.DataFrame(rows, columns=["actual", "predicted", "count", "share"])
+
+
+def word_labels(tokens: Sequence[Token]) -> list[str]:
+    """Unique, ordered axis labels: '1 the', '2 movie', ..."""
+    return [f"{i + 1} {t.word}" for i, t in enumerate(tokens)]
+
+
+def reading_frame(tokens: Sequence[Token], as_it_reads: Sequence[float]) -> pd.DataFrame:
+    return pd.DataFrame({"position": np.arange(1, len(tokens) + 1), "word": [t.word for t in tokens],
+                         "label": word_labels(tokens), "probability": np.asarray(as_it_reads, dtype=float),
+                         "unknown": [t.oov for t in tokens]})
+
+
+def state_frame(tokens: Sequence[Token], states: np.ndarray, max_units: int | None = None) -> pd.DataFrame:
+    """(n_tokens, units) in long form for a units x words heatmap: position, word, label, unit, value."""
+    states = np.asarray(states, dtype=float)
+    if max_units is not None:
+        states = states[:, :max_units]
+    n, units = states.shape if states.ndim == 2 else (0, 0)
+    labels = word_labels(tokens)
+    return pd.DataFrame({"position": np.repeat(np.arange(1, n + 1), units),
+                         "word": np.repeat([t.word for t in tokens], units) if n else [],
+                         "label": np.repeat(labels, units) if n else [],
+                         "unit": np.tile(np.arange(units), n),
+                         "value": states.reshape(-1)})
+
+
+def reference_frame(insights: dict) -> pd.DataFrame:
+    points = np.asarray(insights["reference_points"], dtype=float)
+    labels = np.asarray(insights["reference_labels"])
+    return pd.DataFrame({"x": points[:, 0], "y": points[:, 1],
+                         "review": np.where(labels == 1, "positive review", "negative review")})
+
+
+def trajectory_frame(tokens: Sequence[Token], path: np.ndarray) -> pd.DataFrame:
+    path = np.asarray(path, dtype=float).reshape(-1, 2)
+    return pd.DataFrame({"position": np.arange(1, len(path) + 1), "word": [t.word for t in tokens][: len(path)],
+                         "x": path[:, 0], "y": path[:, 1]})
+
+
+def unit_frame(tokens: Sequence[Token], reading_layers: list, units: int, unit: int) -> pd.DataFrame:
+    """A head-feature unit's hidden activation per word."""
+    direction = "backward" if unit >= units else "forward"
+    values = np.asarray(reading_layers[-1][direction]["h"][:, unit % units], dtype=float)
+    return pd.DataFrame({"position": np.arange(1, len(tokens) + 1), "word": [t.word for t in tokens],
+                         "label": word_labels(tokens), "activation": values})
+
+
+def grad_norm_frame(histories: dict[str, dict], which: str = "last") -> pd.DataFrame:
+    """‖∂L/∂h_t‖ per time step t, per run and epoch, in long form: run, epoch, step, norm.
+
+    `which`: 'all', 'first' (before training), 'last', or an epoch number as a string.
+    """
+    rows = []
+    for run, history in histories.items():
+        records = [r for r in (history or {}).get("grad_norms", []) if r.get("norms")]
+        if not records:
+            continue
+        if which == "first":
+            records = records[:1]
+        elif which == "last":
+            records = records[-1:]
+        elif which != "all":
+            records = [r for r in records if str(r["epoch"]) == which]
+        for record in records:
+            norms = np.asarray(record["norms"], dtype=float)
+            for t, value in enumerate(norms, 1):
+                if value > 0 and math.isfinite(value):
+                    rows.append({"run": run, "epoch": int(record["epoch"]), "step": t, "norm": float(value)})
+    return pd.DataFrame(rows, columns=["run", "epoch", "step", "norm"])
+
+
+COMPARE_FIELDS = [p.name for group in GROUPED.values() for p in group]  # the Train page's order
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "–"
+        if value != 0 and abs(value) < 0.01:
+            return f"{value:g}"
+        return f"{value:.4f}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def compare_frame(loaded: Sequence) -> pd.DataFrame:
+    """Hyperparameters and test metrics, one column per run (strings, so mixed types show cleanly)."""
+    table: dict[str, dict[str, str]] = {}
+    for run in loaded:
+        metrics, meta, history = run.metrics, run.meta, run.history
+        column = {
+            "test accuracy": _fmt(metrics.get("accuracy")),
+            "test loss": _fmt(metrics.get("loss")),
+            "test ROC AUC": _fmt(metrics.get("roc_auc")),
+            "test reviews": _fmt(metrics.get("n")),
+            "best validation accuracy": _fmt(max((e.get("val_accuracy", float("nan"))
+                                                 for e in history.get("epochs", [])), default=None)),
+            "epochs run": _fmt(len(history.get("epochs", []))),
+            "best epoch": _fmt(history.get("best_epoch")),
+            "training time": format_seconds((meta.get("timings") or {}).get("train_seconds")),
+            "training reviews": _fmt((meta.get("samples") or {}).get("train")),
+            "data": Path(str(meta.get("data", "–"))).name,
+        }
+        config = run.config.to_dict()
+        column.update({name: _fmt(config[name]) for name in COMPARE_FIELDS})
+        key = run.name + (" (shipped)" if run.shipped else "")
+        while key in table:
+            key += "'"
+        table[key] = column
+    return pd.DataFrame(table)
+
+
+def differing_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.shape[1] < 2:
+        return frame
+    return frame[frame.nunique(axis=1) > 1]
+
+
+def history_frame(loaded: Sequence) -> pd.DataFrame:
+    """Every run's per-epoch metrics in long form: run, epoch, metric, split, value."""
+    parts = []
+    for run in loaded:
+        part = epoch_frame(run.history.get("epochs", []))
+        part.insert(0, "run", run.name + (" (shipped)" if run.shipped else ""))
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["run", "epoch", "metric", "split", "value"])
+    return pd.concat(parts, ignore_index=True)
