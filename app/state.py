@@ -1,4 +1,4 @@
-"""What every session of this server shares: cached runs and engines, and the one job manager.
+"""What every session of this server shares: cached runs, engines and readings, and the one job manager.
 
 Only NumPy, pandas and the engine's light modules are imported here, so the app starts without
 Keras, TensorFlow or JAX.
@@ -10,11 +10,13 @@ import os
 import uuid
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from sentiment_core import runs
-from sentiment_core.inference import Engine
+from sentiment_core.inference import Engine, Reading
 from sentiment_core.jobs import JobManager
+from sentiment_core.text import Token
 
 _MANAGERS: dict[str, JobManager] = {}  # what job_manager() created, for tests and shutdown
 
@@ -51,6 +53,28 @@ def load(path: str | Path) -> tuple[runs.Run, Engine]:
         return _load(str(path), mtime(str(path)))
     except (ValueError, KeyError, IndexError, OSError) as error:  # e.g. weights that do not fit the config
         raise runs.RunError(f"run {Path(path).name!r} cannot be used: {error}") from error
+
+
+# A page's reading and occlusion of one review, cached per run version (path and mtime) and text. They use
+# the engine the page already holds, so a run deleted meanwhile cannot fail here.
+@st.cache_data(max_entries=32, show_spinner="Reading the review…")
+def _read(path: str, mtime: float, text: str, _engine: Engine) -> Reading:
+    return _engine.read(text)
+
+
+@st.cache_data(max_entries=64, show_spinner="Hiding each word in turn…")
+def _occlusion(path: str, mtime: float, text: str, _engine: Engine) -> tuple[list[Token], np.ndarray]:
+    return _engine.occlusion(text)
+
+
+def read(run: runs.Run, engine: Engine, text: str) -> Reading:
+    """Engine.read, cached. Raises NoWordsError."""
+    return _read(str(run.path), mtime(str(run.path)), text, engine)
+
+
+def occlusion(run: runs.Run, engine: Engine, text: str) -> tuple[list[Token], np.ndarray]:
+    """Engine.occlusion, cached. Raises NoWordsError."""
+    return _occlusion(str(run.path), mtime(str(run.path)), text, engine)
 
 
 @st.cache_resource

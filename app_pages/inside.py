@@ -17,16 +17,11 @@ run, engine = run_picker.model_or_stop()
 config = engine.config
 
 
-@st.cache_data(max_entries=32, show_spinner="Reading the review…")
-def read(path: str, mtime: float, text: str):
-    return state.load(path)[1].read(text)
-
-
 text = st.text_area("A review to read", value=texts.EXAMPLE_REVIEW, key="inside_text", height=110)
 reading = None
 try:
     batch = inputs.prepare_reviews([text], config.truncating)
-    reading = read(str(run.path), state.mtime(str(run.path)), batch.texts[0])
+    reading = state.read(run, engine, batch.texts[0])
 except (inputs.InputError, NoWordsError) as error:
     st.info(str(error))
 else:

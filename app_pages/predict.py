@@ -14,13 +14,6 @@ run, engine = run_picker.model_or_stop()
 config = engine.config
 
 
-@st.cache_data(max_entries=64, show_spinner="Hiding each word in turn…")
-def occlusion(path: str, mtime: float, text: str, _engine):
-    """Keyed on the run's path and version; uses the engine already loaded, so a run that
-    disappears meanwhile cannot fail here."""
-    return _engine.occlusion(text)
-
-
 source = st.segmented_control("Input", ["Type or paste", "Upload a CSV"], default="Type or paste",
                               key="predict_source")
 reviews: list[str] | None = None
@@ -67,7 +60,7 @@ if reviews is not None:
         st.markdown("Each word is hidden in turn (replaced by the unknown-word token) and the review is scored "
                     "again. Green words raised the probability, red words lowered it; the stronger the colour, "
                     "the bigger the change. Hover a word for the number.")
-        words, deltas = occlusion(str(run.path), state.mtime(str(run.path)), batch.texts[0], engine)
+        words, deltas = state.occlusion(run, engine, batch.texts[0])
         st.markdown(html.attribution_html(words, deltas), unsafe_allow_html=True)
         st.markdown(html.LEGEND_HTML, unsafe_allow_html=True)
         st.caption(f"This is the review as the model reads it: lowercase, without punctuation, at most "

@@ -14,19 +14,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
+from . import weights as weight_format  # noqa: E402
 from .config import Config  # noqa: E402
 from .lean_rnn import LeanSimpleRNN  # noqa: E402
-from .weights import (  # noqa: E402
-    BIGRAMS,
-    EMBEDDING,
-    HEAD_BIAS,
-    HEAD_KERNEL,
-    RNN_PARTS,
-    bigram_ids,
-    dequantize_tables,
-    quantize_tables,
-    rnn_key,
-)
 
 RNN_LAYERS = {"simple_rnn": LeanSimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 OPTIMIZERS = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
@@ -66,7 +56,7 @@ class WordAndBigramEmbedding(layers.Layer):
     def call(self, token_ids):
         token_ids = ops.cast(token_ids, "int32")
         return (ops.take(self.embeddings, token_ids, axis=0)
-                + ops.take(self.bigram_embeddings, bigram_ids(token_ids, self.buckets, ops), axis=0))
+                + ops.take(self.bigram_embeddings, weight_format.bigram_ids(token_ids, self.buckets, ops), axis=0))
 
     def compute_mask(self, token_ids, mask=None):
         return ops.not_equal(token_ids, 0) if self.mask_zero else None
@@ -241,7 +231,7 @@ def quantize_embeddings(model: keras.Model, rank: int = 0) -> dict[str, np.ndarr
     The model's tables are set to exactly the values stored, so model.keras, weights.npz, the NumPy
     engine and every metric computed from them hold the same numbers.
     """
-    stored = quantize_tables(export_weights(model), rank)
+    stored = weight_format.quantize_tables(export_weights(model), rank)
     load_weights(model, stored)
     return stored
 
@@ -250,17 +240,17 @@ def _member_variables(model: keras.Model, member: int) -> dict:
     """Each weight of one member under its stored name (weights.py), the name the NumPy engine reads."""
     prefix = member_prefix(member)
     embedding = model.get_layer(prefix + "embedding")
-    variables = {EMBEDDING: embedding.embeddings}
+    variables = {weight_format.EMBEDDING: embedding.embeddings}
     if isinstance(embedding, WordAndBigramEmbedding):
-        variables[BIGRAMS] = embedding.bigram_embeddings
+        variables[weight_format.BIGRAMS] = embedding.bigram_embeddings
     for i, layer in enumerate(recurrent_layers(model, member), 1):
         directions = ({"forward": layer.forward_layer, "backward": layer.backward_layer}
                       if isinstance(layer, layers.Bidirectional) else {"forward": layer})
         for direction, rnn in directions.items():
-            for part in RNN_PARTS:
-                variables[rnn_key(i, direction, part)] = getattr(rnn.cell, part)
+            for part in weight_format.RNN_PARTS:
+                variables[weight_format.rnn_key(i, direction, part)] = getattr(rnn.cell, part)
     head = model.get_layer(prefix + "sentiment")
-    variables[HEAD_KERNEL], variables[HEAD_BIAS] = head.kernel, head.bias
+    variables[weight_format.HEAD_KERNEL], variables[weight_format.HEAD_BIAS] = head.kernel, head.bias
     return variables
 
 
@@ -278,7 +268,7 @@ def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
 
 def load_weights(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
     """The inverse of `export_weights`: a saved run's arrays into a model built from its config."""
-    weights = dequantize_tables(weights)
+    weights = weight_format.dequantize_tables(weights)
     count = _members(model)
     for member in range(count):
         for name, variable in _member_variables(model, member).items():

@@ -265,26 +265,19 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _read(path: Path) -> dict | None:
+def _read(path: Path, record):
+    """`record.from_dict` of a JSON file, or None if it is missing or unreadable (being written by a crashed
+    server, or holding a state unknown here)."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return record.from_dict(document) if isinstance(document, dict) and document else None
+    except (OSError, KeyError, TypeError, ValueError):
         return None
-    return document if isinstance(document, dict) else None
 
 
 def read_job(path: Path) -> Job | None:
-    """A job.json, or None if it is missing or unreadable (being written by a crashed server, a state unknown here)."""
-    document = _read(path)
-    try:
-        return Job.from_dict(document) if document else None
-    except (KeyError, TypeError, ValueError):
-        return None
+    return _read(path, Job)
 
 
 def read_result(path: Path) -> JobResult | None:
-    document = _read(path)
-    try:
-        return JobResult.from_dict(document) if document else None
-    except (KeyError, TypeError, ValueError):
-        return None
+    return _read(path, JobResult)

@@ -45,6 +45,8 @@ def test_inference_runs_without_tensorflow_keras_or_jax(gru_run):
 
 
 def test_training_code_takes_the_weight_format_from_weights_py_not_from_the_engine():
-    imported = {node.module for node in ast.walk(ast.parse((ROOT / "sentiment_core" / "models.py").read_text()))
-                if isinstance(node, ast.ImportFrom)}
+    imported = set()
+    for node in ast.walk(ast.parse((ROOT / "sentiment_core" / "models.py").read_text())):
+        if isinstance(node, ast.ImportFrom):  # `from .weights import x` or `from . import weights`
+            imported |= {node.module} if node.module else {alias.name for alias in node.names}
     assert "weights" in imported and "inference" not in imported
