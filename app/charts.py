@@ -6,6 +6,9 @@ projector and a phone alike.
 
 from __future__ import annotations
 
+import copy
+from functools import cache
+
 import altair as alt
 import pandas as pd
 
@@ -16,26 +19,52 @@ LABEL_COLORS = alt.Scale(domain=["negative review", "positive review"], range=["
 # Short axis titles: Vega-Lite shrinks the plot when a rotated title is longer than the chart is high.
 METRIC_TITLES = {"loss": "loss", "accuracy": "accuracy"}
 HINTS = {"loss": " (lower is better)", "accuracy": ""}
+LIVE = "rows"  # the dataset name of a live chart's spec
 
 
-def batch_chart(frame: pd.DataFrame, metric: str, height: int = 220) -> alt.Chart:
-    """One metric per batch: faint raw values and the smoothed line."""
-    data = frame[frame["metric"] == metric]
-    base = alt.Chart(data).encode(x=alt.X("step:Q", title="batch"))
+def live_spec(chart: alt.Chart) -> dict:
+    """A Vega-Lite spec of a chart whose rows come later, under the name LIVE (see with_rows).
+
+    Altair validates a chart against the Vega-Lite schema whenever it turns it into a spec: about a
+    tenth of a second for these layered charts, measured, which a live page paid at every refresh. A
+    live chart's spec is built once (the functions below cache it), and each refresh only adds its rows.
+    """
+    spec = chart.to_dict()
+    view = spec.get("config", {}).get("view", {})
+    for key in ("continuousWidth", "continuousHeight"):  # Altair's default theme; Streamlit sizes the chart
+        view.pop(key, None)
+    if spec.get("config") == {"view": {}}:
+        del spec["config"]
+    return spec
+
+
+def with_rows(spec: dict, rows: pd.DataFrame) -> dict:
+    """A live chart's spec with this draw's rows, for st.vega_lite_chart (which sends them as Arrow)."""
+    spec = copy.deepcopy(spec)  # Streamlit edits the spec it is given; the cached one stays as built
+    spec["datasets"] = {**spec.get("datasets", {}), LIVE: rows}
+    return spec
+
+
+@cache
+def _batch_spec(metric: str, height: int) -> dict:
+    base = alt.Chart(alt.NamedData(name=LIVE)).encode(x=alt.X("step:Q", title="batch"))
     raw = base.mark_line(opacity=0.25, color="#4c78a8").encode(y=alt.Y("value:Q", title=METRIC_TITLES[metric]))
     smooth = base.mark_line(color="#4c78a8", strokeWidth=2.5).encode(
         y="smoothed:Q", tooltip=[alt.Tooltip("step:Q", title="batch"), "epoch:Q",
                                  alt.Tooltip("smoothed:Q", title=f"smoothed {metric}", format=".3f")])
-    return alt.layer(raw, smooth).properties(height=height, title=f"{metric} per batch, smoothed{HINTS[metric]}")
+    return live_spec(alt.layer(raw, smooth).properties(
+        height=height, title=f"{metric} per batch, smoothed{HINTS[metric]}"))
 
 
-def epoch_chart(frame: pd.DataFrame, metric: str, best_epoch: int | None = None, note: str = "",
-                height: int = 270) -> alt.Chart:
-    """Train vs validation per epoch, with the best epoch marked."""
-    data = frame[frame["metric"] == metric]
-    axis_values = sorted(data["epoch"].unique().tolist()) if len(data) else []
-    base = alt.Chart(data).encode(
-        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(values=axis_values, format="d")),
+def batch_chart(frame: pd.DataFrame, metric: str, height: int = 220) -> dict:
+    """One metric per batch: faint raw values and the smoothed line (a spec for st.vega_lite_chart)."""
+    return with_rows(_batch_spec(metric, height), frame[frame["metric"] == metric])
+
+
+@cache
+def _epoch_spec(metric: str, epochs: tuple[int, ...], best_epoch: int | None, note: str, height: int) -> dict:
+    base = alt.Chart(alt.NamedData(name=LIVE)).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(values=list(epochs), format="d")),
         y=alt.Y("value:Q", title=METRIC_TITLES[metric], scale=alt.Scale(zero=False)),
         color=alt.Color("split:N", scale=SPLIT_COLORS, title=None, legend=alt.Legend(orient="bottom")),
         tooltip=["split:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")])
@@ -45,7 +74,16 @@ def epoch_chart(frame: pd.DataFrame, metric: str, best_epoch: int | None = None,
         layers.append(alt.Chart(marker).mark_rule(strokeDash=[5, 4], color="gray").encode(x="epoch:Q"))
         layers.append(alt.Chart(marker).mark_text(align="left", dx=4, dy=-6, color="gray").encode(
             x="epoch:Q", y=alt.value(8), text="text:N"))
-    return alt.layer(*layers).properties(height=height, title=f"{metric} per epoch: train vs validation{HINTS[metric]}")
+    return live_spec(alt.layer(*layers).properties(
+        height=height, title=f"{metric} per epoch: train vs validation{HINTS[metric]}"))
+
+
+def epoch_chart(frame: pd.DataFrame, metric: str, best_epoch: int | None = None, note: str = "",
+                height: int = 270) -> dict:
+    """Train vs validation per epoch, with the best epoch marked (a spec for st.vega_lite_chart)."""
+    rows = frame[frame["metric"] == metric]
+    epochs = tuple(sorted(int(e) for e in rows["epoch"].unique()))
+    return with_rows(_epoch_spec(metric, epochs, best_epoch, note, height), rows)
 
 
 def confusion_chart(frame: pd.DataFrame, height: int = 220) -> alt.Chart:

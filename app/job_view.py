@@ -80,16 +80,16 @@ def show_job(manager: JobManager, job_id: str, jobs: dict[str, Job] | None, live
     if parts.batch:
         frame = progress.batch_frame(parts.batch)
         left, right = st.columns(2)
-        left.altair_chart(charts.batch_chart(frame, "loss"), width="stretch")
-        right.altair_chart(charts.batch_chart(frame, "accuracy"), width="stretch")
+        left.vega_lite_chart(spec=charts.batch_chart(frame, "loss"), width="stretch")
+        right.vega_lite_chart(spec=charts.batch_chart(frame, "accuracy"), width="stretch")
     if parts.epoch:
         end = parts.end
         best = end.best_epoch if end and job.config.get("early_stopping") else None
         note = "best epoch (kept)" + (", then early stop" if end and end.stopped_early else "")
         frame = progress.epoch_frame(parts.epoch)
         left, right = st.columns(2)
-        left.altair_chart(charts.epoch_chart(frame, "loss", best, note), width="stretch")
-        right.altair_chart(charts.epoch_chart(frame, "accuracy", best, note), width="stretch")
+        left.vega_lite_chart(spec=charts.epoch_chart(frame, "loss", best, note), width="stretch")
+        right.vega_lite_chart(spec=charts.epoch_chart(frame, "accuracy", best, note), width="stretch")
         if end:
             st.caption(progress.end_note(end, job.config))
     elif job_state in ACTIVE and parts.batch:

@@ -144,11 +144,34 @@ def test_progress_skips_event_kinds_it_does_not_know():
     assert parts.start == events[0] and len(parts.batch) == 5 and parts.end is None
 
 
+def test_thinning_keeps_the_ends_and_each_buckets_extremes():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=5000)
+    values[1234], values[4321] = 40.0, -40.0  # one spike and one dip, single points
+    kept = progress.thin(values, max_points=200)
+    assert len(kept) <= 202 and kept[0] == 0 and kept[-1] == len(values) - 1
+    assert np.all(np.diff(kept) > 0)  # in order, no repeats
+    assert 1234 in kept and 4321 in kept  # every k-th point would likely step over both
+    for bucket in np.array_split(np.arange(len(values)), 100):
+        assert bucket[np.argmin(values[bucket])] in kept and bucket[np.argmax(values[bucket])] in kept
+    assert np.array_equal(progress.thin(values[:150], max_points=200), np.arange(150))  # short: everything
+
+
+def test_ema_matches_the_running_sum_it_replaced():
+    values = np.random.default_rng(1).normal(size=300)
+    acc = weight = 0.0
+    expected = []
+    for v in values:
+        acc, weight = 0.9 * acc + 0.1 * v, 0.9 * weight + 0.1
+        expected.append(acc / weight)
+    np.testing.assert_allclose(progress.ema(values, alpha=0.1), expected, rtol=1e-12)
+
+
 def test_batch_and_epoch_frames():
     batches = [e for e in _events(20) if isinstance(e, BatchEvent)]
     frame = progress.batch_frame(batches)
     assert set(frame["metric"]) == {"loss", "accuracy"} and len(frame) == 40
-    assert len(progress.batch_frame(batches * 100, max_points=50)) <= 2 * 51
+    assert len(progress.batch_frame(batches * 100, max_points=50)) <= 2 * 52
     epochs = progress.epoch_frame([EpochEvent(epoch=1, loss=0.6, accuracy=0.7, val_loss=0.5, val_accuracy=0.75)])
     assert len(epochs) == 4 and set(epochs["split"]) == {"train", "validation"}
     history = progress.epoch_frame([{"epoch": 1, "loss": 0.6, "accuracy": 0.7, "val_loss": 0.5, "val_accuracy": 0.75}])
