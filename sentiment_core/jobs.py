@@ -35,6 +35,7 @@ from .protocol import (
     JOB_FILE,
     RESULT_FILE,
     STOP_FILE,
+    BatchEvent,
     Event,
     Job,
     JobResult,
@@ -46,6 +47,9 @@ from .protocol import (
 )
 
 STOP_GRACE_SECONDS = 20.0  # after this a worker that ignores the stop flag is killed
+# A worker looks at the flag after each batch: before its first one (imports, data, compiling, which take
+# over 20 s on a busy 2-core server) it cannot see it yet, so the grace counts from then.
+STARTUP_GRACE_SECONDS = 300.0
 
 
 class JobError(ValueError):
@@ -137,6 +141,7 @@ class JobManager:
         self._lock = threading.RLock()
         self._processes: dict[str, subprocess.Popen] = {}
         self._stop_requested: dict[str, float] = {}
+        self._trained_since: dict[str, float] = {}  # when a stopping worker's first batch was seen
         self._event_cache: dict[str, tuple[int, list[Event]]] = {}
         self._mark_interrupted()
         self._closing = threading.Event()
@@ -252,12 +257,21 @@ class JobManager:
             except Exception:  # keep dispatching whatever one job did
                 traceback.print_exc()
 
+    def _kill_after(self, job_id: str, asked: float) -> float:
+        """When a worker asked to stop has had its grace: from its first batch (when it can first see the
+        flag) or the request, whichever came later; before any batch, the startup grace."""
+        if job_id not in self._trained_since:
+            if not any(isinstance(event, BatchEvent) for event in self.events(job_id)):
+                return asked + STARTUP_GRACE_SECONDS
+            self._trained_since[job_id] = time.monotonic()
+        return max(asked, self._trained_since[job_id]) + STOP_GRACE_SECONDS
+
     def _tick(self) -> None:
         with self._lock:
             for job_id, process in list(self._processes.items()):
                 if process.poll() is None:
                     asked = self._stop_requested.get(job_id)
-                    if asked and time.monotonic() - asked > STOP_GRACE_SECONDS:
+                    if asked and time.monotonic() > self._kill_after(job_id, asked):
                         process.kill()
                     continue
                 del self._processes[job_id]
@@ -278,6 +292,7 @@ class JobManager:
     def _finish(self, job_id: str, exitcode: int | None) -> None:
         result = read_result(self.jobs_dir / job_id / RESULT_FILE)
         self._stop_requested.pop(job_id, None)
+        self._trained_since.pop(job_id, None)
         if result is None:
             result = JobResult(JobState.FAILED, error=f"the training process died (exit code {exitcode}); "
                                "it may have run out of memory or been killed")
