@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import gradients
+from . import gradients, memlog
 from .batches import LengthBatches
 from .config import Config
 from .features import Encoded
@@ -77,7 +77,9 @@ class _Reporter(keras.callbacks.Callback):
         self._emit(event)
 
     def _record_grad_norms(self, epoch: int) -> list[float]:
+        memlog.mark("grad probe")
         norms = gradients.hidden_state_grad_norms(self.model, *self.probe).tolist()
+        memlog.mark("fit")
         self.history.grad_norms.append({"epoch": epoch, "norms": norms})
         return norms
 
@@ -98,7 +100,9 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
         should_stop: Callable[[], bool] = lambda: False, grad_probe: bool = True,
         verbose: int = 0) -> tuple[keras.Model, History]:
     """Train a fresh model; early stopping restores the best-validation weights."""
+    memlog.mark("seed")
     keras.utils.set_random_seed(config.seed)
+    memlog.mark("build")
     # With the padding masked, cutting it off changes nothing but the time; without a mask the
     # padding is part of what the model reads, so every batch keeps it. (TensorFlow's tf.data
     # fixes one shape from the first batches, so that backend keeps whole rows too.) Where reviews
@@ -127,6 +131,7 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
                                             restore_best_weights=True)
     if config.early_stopping:
         callbacks.append(stopper)
+    memlog.mark("fit")
     t0 = time.perf_counter()
     model.fit(**data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     history.seconds = time.perf_counter() - t0
