@@ -128,13 +128,15 @@ def measure(preset: str, data: str, cache: Path | None, every: float, keep: Path
                 "phases": merge_repeated(phases(marks, sampler.samples, started)),
                 "peak_sampled": max(s[1] for s in sampler.samples),
                 "peak_kernel": marks[-1]["peak_mib"], "children": max(s[2] for s in sampler.samples),
-                "tensorflow": marks[-1]["tensorflow"], "modules": marks[-1]["modules"]}
+                "tensorflow": any(m["tensorflow"] for m in marks), "modules": marks[-1]["modules"],
+                "heavy": marks[-1].get("heavy", [])}
 
 
 def report(preset: str, data: str, run: dict) -> None:
     print(f"\n{preset} on {data}: peak RSS {run['peak_kernel']:.0f} MiB (kernel high-water mark; sampled "
           f"{run['peak_sampled']:.0f}), tokenizer helpers {run['children']:.0f} MiB, {run['seconds']:.0f} s, "
-          f"tensorflow imported: {run['tensorflow']} ({run['modules']} modules), test accuracy "
+          f"tensorflow imported: {run['tensorflow']} (heavy modules: {', '.join(run['heavy']) or 'none'}; "
+          f"{run['modules']} modules), test accuracy "
           f"{run['metrics']['accuracy']:.4f}")
     print("| phase | times | seconds | peak RSS in it, MiB | RSS at its end, MiB | high-water mark at its end, MiB |")
     print("|---|---|---|---|---|---|")

@@ -14,6 +14,7 @@ import sys
 import time
 
 ENV = "SENTIMENT_MEMORY_LOG"
+HEAVY = ("tensorflow", "torch", "pandas", "IPython")  # what a training worker on JAX should never load
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -33,6 +34,7 @@ def mark(phase: str) -> None:
         return
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux: the kernel's high-water mark
     line = {"phase": phase, "time": time.time(), "rss_mib": _rss_bytes() / 2**20, "peak_mib": peak / 2**20,
-            "tensorflow": "tensorflow" in sys.modules, "modules": len(sys.modules)}
+            "tensorflow": "tensorflow" in sys.modules, "modules": len(sys.modules),
+            "heavy": [name for name in HEAVY if sys.modules.get(name) is not None]}
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")

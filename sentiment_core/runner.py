@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import insights, memlog, metrics, runs
+from . import footprint, insights, memlog, metrics, runs
 from .config import GROUPED, GROUPS, Config
 from .features import DEFAULT_CACHE, Encoded, prepare
 from .inference import Engine
@@ -91,6 +91,7 @@ def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
     return metrics.evaluate(y, engine.predict_ids(x, batch_size=512))
 
 
+@footprint.keras_without_tensorflow()  # saving would import TensorFlow (~440 MB) to look for its types
 def save(path: Path, config: Config, encoded: Encoded, model, history, data: str,
          status: str = "complete", extra_meta: dict | None = None, keras_file: bool = True) -> Run:
     """Evaluate and write a trained model as a run. Embeddings are kept as int8 with a scale per row
@@ -134,6 +135,7 @@ def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lam
     if max_train_samples and len(encoded.x_train) > max_train_samples:
         raise ValueError(f"this server trains on at most {max_train_samples} reviews; "
                          f"{data} has {len(encoded.x_train)}")
+    footprint.release_freed_memory()  # what tokenizing freed, before training builds on top of it
     prep_seconds = time.perf_counter() - t0
     cache = "hit" if encoded.cached else "miss"
     on_event(StatusEvent(f"prepared in {prep_seconds:.1f} s (cache {cache})"))

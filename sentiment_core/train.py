@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import gradients, memlog
+from . import footprint, gradients, memlog
 from .batches import LengthBatches
 from .config import Config
 from .features import Encoded
@@ -96,6 +96,7 @@ def probe_batch(x: np.ndarray, y: np.ndarray, size: int = PROBE_SIZE) -> tuple[n
     return x[order], y[order]
 
 
+@footprint.keras_without_tensorflow()  # seeding would import TensorFlow (~440 MB) to seed it
 def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
         should_stop: Callable[[], bool] = lambda: False, grad_probe: bool = True,
         verbose: int = 0) -> tuple[keras.Model, History]:
@@ -121,6 +122,7 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
                 "batch_size": config.batch_size, "shuffle": True}
         steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
     model = build_model(config, steps_per_epoch=steps, any_length=cut_padding, member_inputs=members > 1)
+    footprint.drop_compiled_programs()  # the initializers', run once
     history = History()
     on_event(StartEvent(epochs=config.epochs, steps_per_epoch=steps, samples=int(len(encoded.x_train)),
                         parameters=int(model.count_params())))
