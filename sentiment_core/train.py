@@ -46,6 +46,7 @@ class _Reporter(keras.callbacks.Callback):
         self.history, self.on_event, self.should_stop, self.probe, self.steps = (
             history, on_event, should_stop, probe, steps)
         self.epoch = 0
+        self.programs: dict = {}  # the probe's compiled steps, kept from epoch to epoch
 
     def _emit(self, event: Event) -> None:
         self.on_event(event)
@@ -78,7 +79,7 @@ class _Reporter(keras.callbacks.Callback):
 
     def _record_grad_norms(self, epoch: int) -> list[float]:
         memlog.mark("grad probe")
-        norms = gradients.hidden_state_grad_norms(self.model, *self.probe).tolist()
+        norms = gradients.hidden_state_grad_norms(self.model, *self.probe, self.programs).tolist()
         memlog.mark("fit")
         self.history.grad_norms.append({"epoch": epoch, "norms": norms})
         return norms
