@@ -140,6 +140,7 @@ def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lam
     cache = "hit" if encoded.cached else "miss"
     on_event(StatusEvent(f"prepared in {prep_seconds:.1f} s (cache {cache})"))
     model, history = fit(config, encoded, on_event, should_stop, grad_probe)
+    footprint.release_freed_memory()  # what compiling left free, before evaluating and saving add theirs
     status = "stopped" if history.stopped_by_user else "complete"
     run = save(out, config, encoded, model, history, data, status,
                {"prepare_seconds": prep_seconds, "cache_hit": encoded.cached}, keras_file)

@@ -80,6 +80,7 @@ class _Reporter(keras.callbacks.Callback):
     def _record_grad_norms(self, epoch: int) -> list[float]:
         memlog.mark("grad probe")
         norms = gradients.hidden_state_grad_norms(self.model, *self.probe, self.programs).tolist()
+        footprint.release_freed_memory()  # compiling leaves ~50-100 MB free but mapped; training would add to it
         memlog.mark("fit")
         self.history.grad_norms.append({"epoch": epoch, "norms": norms})
         return norms
