@@ -42,7 +42,10 @@ def build_config(args: argparse.Namespace) -> Config:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .footprint import skip_optional_imports
     from .protocol import BatchEvent, EndEvent, EpochEvent, Event, StartEvent, StatusEvent
+
+    skip_optional_imports(args.data)  # before Keras is imported
     from .runner import train_and_save
 
     config = build_config(args)

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import runs
+from . import footprint, runs
 from .config import SCHEMA, Config, ConfigError
 from .data import DataError
 from .protocol import (
@@ -112,6 +112,7 @@ def _train(config: Config, data: str, run_path: str, cache_dir: str | None, max_
             last_flush[0] = now
 
     try:
+        footprint.skip_optional_imports(data)  # before Keras is imported
         from .runner import train_and_save
 
         run = train_and_save(config, data, Path(run_path), on_event, stop_flag.exists,

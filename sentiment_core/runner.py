@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import insights, metrics, runs
+from . import footprint, insights, memlog, metrics, runs
 from .config import GROUPED, GROUPS, Config
 from .features import DEFAULT_CACHE, Encoded, prepare
 from .inference import Engine
@@ -91,6 +91,7 @@ def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
     return metrics.evaluate(y, engine.predict_ids(x, batch_size=512))
 
 
+@footprint.keras_without_tensorflow()  # saving would import TensorFlow (~440 MB) to look for its types
 def save(path: Path, config: Config, encoded: Encoded, model, history, data: str,
          status: str = "complete", extra_meta: dict | None = None, keras_file: bool = True) -> Run:
     """Evaluate and write a trained model as a run. Embeddings are kept as int8 with a scale per row
@@ -98,8 +99,10 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
     is computed from exactly the weights that are written."""
     from .models import quantize_embeddings, save_keras
 
+    memlog.mark("quantize")
     weights = quantize_embeddings(model, config.embedding_rank)
     engine = Engine(config, encoded.vocab, weights)
+    memlog.mark("evaluate")
     t0 = time.perf_counter()
     test = evaluate_run(engine, encoded.x_test, encoded.y_test)
     eval_seconds = time.perf_counter() - t0
@@ -110,8 +113,10 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
             "samples": {"train": len(encoded.x_train), "validation": len(encoded.x_val),
                         "test": len(encoded.x_test)}, **(extra_meta or {})}
     card = model_card(Path(path).name, config, data, history, test, meta)
-    runs.write_run(path, config, encoded.vocab, weights, history.to_dict(), test, meta,
-                   insights=insights.fit(engine, encoded.x_val, encoded.y_val), card=card,
+    memlog.mark("insights")
+    found = insights.fit(engine, encoded.x_val, encoded.y_val)
+    memlog.mark("write run")
+    runs.write_run(path, config, encoded.vocab, weights, history.to_dict(), test, meta, insights=found, card=card,
                    save_model=(lambda p: save_keras(model, config, p)) if keras_file else None, overwrite=False)
     return runs.load_run(path)
 
@@ -123,16 +128,21 @@ def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lam
     runs.check_name(Path(out).name)
     if Path(out).exists():
         raise runs.RunError(f"run {Path(out).name!r} already exists in {Path(out).parent}; choose another name")
+    memlog.mark("data")
     t0 = time.perf_counter()
     on_event(StatusEvent(f"loading and encoding {data}"))
     encoded = prepare(data, config, cache_dir, tfds_dir)
     if max_train_samples and len(encoded.x_train) > max_train_samples:
         raise ValueError(f"this server trains on at most {max_train_samples} reviews; "
                          f"{data} has {len(encoded.x_train)}")
+    footprint.release_freed_memory()  # what tokenizing freed, before training builds on top of it
     prep_seconds = time.perf_counter() - t0
     cache = "hit" if encoded.cached else "miss"
     on_event(StatusEvent(f"prepared in {prep_seconds:.1f} s (cache {cache})"))
     model, history = fit(config, encoded, on_event, should_stop, grad_probe)
+    footprint.release_freed_memory()  # what compiling left free, before evaluating and saving add theirs
     status = "stopped" if history.stopped_by_user else "complete"
-    return save(out, config, encoded, model, history, data, status,
-                {"prepare_seconds": prep_seconds, "cache_hit": encoded.cached}, keras_file)
+    run = save(out, config, encoded, model, history, data, status,
+               {"prepare_seconds": prep_seconds, "cache_hit": encoded.cached}, keras_file)
+    memlog.mark("done")
+    return run

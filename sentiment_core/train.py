@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from . import gradients
+from . import footprint, gradients, memlog
 from .batches import LengthBatches
 from .config import Config
 from .features import Encoded
@@ -46,6 +46,7 @@ class _Reporter(keras.callbacks.Callback):
         self.history, self.on_event, self.should_stop, self.probe, self.steps = (
             history, on_event, should_stop, probe, steps)
         self.epoch = 0
+        self.programs: dict = {}  # the probe's compiled steps, kept from epoch to epoch
 
     def _emit(self, event: Event) -> None:
         self.on_event(event)
@@ -77,7 +78,10 @@ class _Reporter(keras.callbacks.Callback):
         self._emit(event)
 
     def _record_grad_norms(self, epoch: int) -> list[float]:
-        norms = gradients.hidden_state_grad_norms(self.model, *self.probe).tolist()
+        memlog.mark("grad probe")
+        norms = gradients.hidden_state_grad_norms(self.model, *self.probe, self.programs).tolist()
+        footprint.release_freed_memory()  # compiling leaves ~50-100 MB free but mapped; training would add to it
+        memlog.mark("fit")
         self.history.grad_norms.append({"epoch": epoch, "norms": norms})
         return norms
 
@@ -94,11 +98,14 @@ def probe_batch(x: np.ndarray, y: np.ndarray, size: int = PROBE_SIZE) -> tuple[n
     return x[order], y[order]
 
 
+@footprint.keras_without_tensorflow()  # seeding would import TensorFlow (~440 MB) to seed it
 def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
         should_stop: Callable[[], bool] = lambda: False, grad_probe: bool = True,
         verbose: int = 0) -> tuple[keras.Model, History]:
     """Train a fresh model; early stopping restores the best-validation weights."""
+    memlog.mark("seed")
     keras.utils.set_random_seed(config.seed)
+    memlog.mark("build")
     # With the padding masked, cutting it off changes nothing but the time; without a mask the
     # padding is part of what the model reads, so every batch keeps it. (TensorFlow's tf.data
     # fixes one shape from the first batches, so that backend keeps whole rows too.) Where reviews
@@ -117,6 +124,7 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
                 "batch_size": config.batch_size, "shuffle": True}
         steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
     model = build_model(config, steps_per_epoch=steps, any_length=cut_padding, member_inputs=members > 1)
+    footprint.drop_compiled_programs()  # the initializers', run once
     history = History()
     on_event(StartEvent(epochs=config.epochs, steps_per_epoch=steps, samples=int(len(encoded.x_train)),
                         parameters=int(model.count_params())))
@@ -127,6 +135,7 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
                                             restore_best_weights=True)
     if config.early_stopping:
         callbacks.append(stopper)
+    memlog.mark("fit")
     t0 = time.perf_counter()
     model.fit(**data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     history.seconds = time.perf_counter() - t0

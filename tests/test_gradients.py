@@ -51,6 +51,22 @@ def test_hidden_state_grad_norms_for_two_state_and_two_way_cells(trained, probe,
     assert np.isfinite(norms).all() and (norms >= 0).all() and norms[-1] > 0
 
 
+def test_probe_programs_kept_between_calls_read_the_current_weights(trained, probe):
+    """Training passes one `programs` dict for every epoch: a program compiled at the first call must
+    read the weights of the next, not hold the first ones as constants."""
+    model = keras_model(trained(cell="gru"))
+    x, y = probe[0][:8, -12:], probe[1][:8]
+    programs: dict = {}
+    before = gradients.hidden_state_grad_norms(model, x, y, programs)
+    cell = model.get_layer("rnn_1").cell
+    cell.recurrent_kernel.assign(np.asarray(cell.recurrent_kernel) * 0.5)
+    head = model.get_layer("sentiment")
+    head.kernel.assign(np.asarray(head.kernel) * 2.0)
+    after = gradients.hidden_state_grad_norms(model, x, y, programs)
+    assert len(programs) == 1 and not np.allclose(before, after)
+    np.testing.assert_allclose(after, gradients.hidden_state_grad_norms(model, x, y), rtol=1e-6)
+
+
 def test_the_last_steps_norm_is_the_heads_derivative(trained, norms_of, probe):
     """At the last step ∂L/∂h_T = (p - y) / B · w for a sigmoid head on mean cross-entropy."""
     run = trained(cell="simple_rnn")

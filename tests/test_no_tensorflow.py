@@ -44,6 +44,31 @@ def test_inference_runs_without_tensorflow_keras_or_jax(gru_run):
     assert result["occlusion"] == 4 and result["trajectory"] == [4, 2]
 
 
+def test_a_training_worker_loads_no_tensorflow_pandas_or_ipython(tmp_path, tiny_config):
+    """A job's worker process, start to end (train, grad probe, evaluate, save the run with model.keras):
+    Keras would import TensorFlow to seed it and to save (~440 MB), pandas and IPython when installed."""
+    from sentiment_core.memlog import ENV
+    from sentiment_core.protocol import JOB_FILE, RESULT_FILE, Job, JobState, read_result
+
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    job = Job(id="notf", owner="test", name="notf", data="sample", config=tiny_config(epochs=1).to_dict(),
+              state=JobState.RUNNING, submitted=0.0, run_path=str(tmp_path / "runs" / "notf"),
+              cache_dir=str(tmp_path / "cache"))
+    (job_dir / JOB_FILE).write_text(job.to_json(), encoding="utf-8")
+    marks = tmp_path / "memory.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), ENV: str(marks), "SENTIMENT_WORKER_NICE": "0"}
+    done = subprocess.run([sys.executable, "-m", "sentiment_core.jobs", str(job_dir)], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = read_result(job_dir / RESULT_FILE)
+    assert result is not None and result.state == JobState.DONE, result
+    phases = [json.loads(line) for line in marks.read_text().splitlines()]
+    assert {"grad probe", "write run"} <= {m["phase"] for m in phases} and phases[-1]["phase"] == "done"
+    assert [m["heavy"] for m in phases if m["heavy"]] == []
+    assert (tmp_path / "runs" / "notf" / "model.keras").exists()
+
+
 def test_training_code_takes_the_weight_format_from_weights_py_not_from_the_engine():
     imported = set()
     for node in ast.walk(ast.parse((ROOT / "sentiment_core" / "models.py").read_text())):

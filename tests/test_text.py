@@ -183,6 +183,17 @@ def test_encode_splits_reads_nasty_strings_as_encode_does(padding, truncating):
         np.testing.assert_array_equal(x_test, text.encode(NASTY[::-1], vocab, maxlen, padding, truncating))
 
 
+def test_encode_splits_gives_the_same_in_any_chunks(sample_halves, monkeypatch):
+    """Reviews are tokenized a chunk at a time to bound memory; word ids, counts and rows do not change."""
+    train, test = sample_halves
+    whole = text.encode_splits(train.texts, [test.texts, []], 3000, 60, workers=1)
+    monkeypatch.setattr(text, "CHUNK", 7)  # chunks that end mid-way through the splits, and a last short one
+    chunked = text.encode_splits(train.texts, [test.texts, []], 3000, 60, workers=1)
+    assert chunked[0].words == whole[0].words
+    for a, b in zip(chunked[1], whole[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_encode_splits_falls_back_to_one_process_when_workers_cannot_start(sample_halves, monkeypatch):
     train, test = sample_halves
     expected = text.encode_splits(train.texts[:300], [test.texts[:100]], 500, 30, workers=1)
