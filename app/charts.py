@@ -6,11 +6,11 @@ projector and a phone alike.
 
 from __future__ import annotations
 
-import copy
 from functools import cache
 
 import altair as alt
 import pandas as pd
+import pyarrow as pa
 
 SPLIT_COLORS = alt.Scale(domain=["train", "validation"], range=["#4c78a8", "#f58518"])
 RUN_COLORS = alt.Scale(scheme="tableau10")  # clearly different hues; the theme's default has two similar blues
@@ -19,11 +19,11 @@ LABEL_COLORS = alt.Scale(domain=["negative review", "positive review"], range=["
 # Short axis titles: Vega-Lite shrinks the plot when a rotated title is longer than the chart is high.
 METRIC_TITLES = {"loss": "loss", "accuracy": "accuracy"}
 HINTS = {"loss": " (lower is better)", "accuracy": ""}
-LIVE = "rows"  # the dataset name of a live chart's spec
+LIVE, MARKER = "rows", "marker"  # the dataset names of a live chart's spec
 
 
 def live_spec(chart: alt.Chart) -> dict:
-    """A Vega-Lite spec of a chart whose rows come later, under the name LIVE (see with_rows).
+    """A Vega-Lite spec of a chart whose rows come later, as named datasets (see with_rows).
 
     Altair validates a chart against the Vega-Lite schema whenever it turns it into a spec: about a
     tenth of a second for these layered charts, measured, which a live page paid at every refresh. A
@@ -38,15 +38,26 @@ def live_spec(chart: alt.Chart) -> dict:
     return spec
 
 
-def with_rows(spec: dict, rows: pd.DataFrame) -> dict:
-    """A live chart's spec with this draw's rows, for st.vega_lite_chart (which sends them as Arrow)."""
-    spec = copy.deepcopy(spec)  # Streamlit edits the spec it is given; the cached one stays as built
-    spec["datasets"] = {**spec.get("datasets", {}), LIVE: rows}
-    return spec
+def arrow_rows(rows: pd.DataFrame | dict) -> bytes:
+    """Rows (a frame, or columns by name) as Arrow IPC bytes, the form st.vega_lite_chart sends a named
+    dataset in. Handed over as bytes, they are not converted again by Streamlit at every refresh."""
+    table = pa.table(rows) if isinstance(rows, dict) else pa.Table.from_pandas(rows, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def with_rows(spec: dict, **datasets: pd.DataFrame | bytes) -> dict:
+    """A live chart's spec with this draw's datasets, for st.vega_lite_chart. A shallow copy: Streamlit
+    replaces the spec's "datasets" and never edits the rest, so the cached spec stays as built."""
+    rows = {name: data if isinstance(data, bytes) else arrow_rows(data) for name, data in datasets.items()}
+    return {**spec, "datasets": {**spec.get("datasets", {}), **rows}}
 
 
 @cache
-def _batch_spec(metric: str, height: int) -> dict:
+def batch_spec(metric: str, height: int = 220) -> dict:
+    """One metric per batch: faint raw values and the smoothed line; rows: step, epoch, value, smoothed."""
     base = alt.Chart(alt.NamedData(name=LIVE)).encode(x=alt.X("step:Q", title="batch"))
     raw = base.mark_line(opacity=0.25, color="#4c78a8").encode(y=alt.Y("value:Q", title=METRIC_TITLES[metric]))
     smooth = base.mark_line(color="#4c78a8", strokeWidth=2.5).encode(
@@ -56,34 +67,28 @@ def _batch_spec(metric: str, height: int) -> dict:
         height=height, title=f"{metric} per batch, smoothed{HINTS[metric]}"))
 
 
-def batch_chart(frame: pd.DataFrame, metric: str, height: int = 220) -> dict:
-    """One metric per batch: faint raw values and the smoothed line (a spec for st.vega_lite_chart)."""
-    return with_rows(_batch_spec(metric, height), frame[frame["metric"] == metric])
-
-
 @cache
-def _epoch_spec(metric: str, epochs: tuple[int, ...], best_epoch: int | None, note: str, height: int) -> dict:
+def epoch_spec(metric: str, height: int = 270) -> dict:
+    """Train vs validation per epoch; rows: epoch, split, value. The best epoch, when there is one, is
+    marked from the MARKER rows (epoch, text); with none, the marker layers draw nothing."""
     base = alt.Chart(alt.NamedData(name=LIVE)).encode(
-        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(values=list(epochs), format="d")),
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1)),
         y=alt.Y("value:Q", title=METRIC_TITLES[metric], scale=alt.Scale(zero=False)),
         color=alt.Color("split:N", scale=SPLIT_COLORS, title=None, legend=alt.Legend(orient="bottom")),
         tooltip=["split:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")])
-    layers = [base.mark_line(), base.mark_point(filled=True, size=60)]
-    if best_epoch:
-        marker = pd.DataFrame({"epoch": [best_epoch], "text": [note or f"best epoch {best_epoch}"]})
-        layers.append(alt.Chart(marker).mark_rule(strokeDash=[5, 4], color="gray").encode(x="epoch:Q"))
-        layers.append(alt.Chart(marker).mark_text(align="left", dx=4, dy=-6, color="gray").encode(
-            x="epoch:Q", y=alt.value(8), text="text:N"))
+    marker = alt.Chart(alt.NamedData(name=MARKER))
+    layers = [base.mark_line(), base.mark_point(filled=True, size=60),
+              marker.mark_rule(strokeDash=[5, 4], color="gray").encode(x="epoch:Q"),
+              marker.mark_text(align="left", dx=4, dy=-6, color="gray").encode(
+                  x="epoch:Q", y=alt.value(8), text="text:N")]
     return live_spec(alt.layer(*layers).properties(
         height=height, title=f"{metric} per epoch: train vs validation{HINTS[metric]}"))
 
 
-def epoch_chart(frame: pd.DataFrame, metric: str, best_epoch: int | None = None, note: str = "",
-                height: int = 270) -> dict:
-    """Train vs validation per epoch, with the best epoch marked (a spec for st.vega_lite_chart)."""
-    rows = frame[frame["metric"] == metric]
-    epochs = tuple(sorted(int(e) for e in rows["epoch"].unique()))
-    return with_rows(_epoch_spec(metric, epochs, best_epoch, note, height), rows)
+def marker_rows(best_epoch: int | None, note: str = "") -> dict:
+    """The best epoch's marker for epoch_spec: one row, or none (columns, as arrow_rows takes them)."""
+    return {"epoch": pa.array([best_epoch] if best_epoch else [], pa.int64()),
+            "text": pa.array([note or f"best epoch {best_epoch}"] if best_epoch else [], pa.string())}
 
 
 def confusion_chart(frame: pd.DataFrame, height: int = 220) -> alt.Chart:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import streamlit as st
 
 from sentiment_core import runs
 from sentiment_core.jobs import JobError, JobManager
-from sentiment_core.protocol import ACTIVE, FINAL, Job, JobState
+from sentiment_core.protocol import ACTIVE, Job, JobState
 
 from . import charts, frames, progress, run_picker, state
 from .texts import format_seconds
@@ -37,6 +38,33 @@ def show_results(job: Job) -> None:
         st.page_link("app_pages/inside.py", label="Look inside it", icon=":material/neurology:")
 
 
+@dataclass(frozen=True)
+class Curves:
+    """A job's charts' rows, at one count of events."""
+
+    batch: dict[str, bytes]  # metric -> rows as Arrow (charts.batch_spec); empty before the first batch
+    epoch: dict[str, bytes]  # metric -> rows as Arrow (charts.epoch_spec); empty before the first epoch
+    marker: bytes  # the best epoch's marker (charts.marker_rows)
+
+
+# Events are only ever appended, so a job's folder and its count of events say what they are: what is
+# built from them is built once, for every session watching and every refresh until the next event.
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _parts(jobs_dir: str, job_id: str, count: int, _events: list) -> progress.JobEvents:
+    return progress.split_events(_events)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _curves(jobs_dir: str, job_id: str, count: int, early_stopping: bool, _by_kind: progress.JobEvents) -> Curves:
+    parts = _by_kind
+    batch = {m: charts.arrow_rows(c) for m, c in progress.batch_columns(parts.batch).items()} if parts.batch else {}
+    epoch = {m: charts.arrow_rows(c) for m, c in progress.epoch_columns(parts.epoch).items()} if parts.epoch else {}
+    end = parts.end
+    best = end.best_epoch if end and early_stopping else None
+    note = "best epoch (kept)" + (", then early stop" if end and end.stopped_early else "")
+    return Curves(batch, epoch, charts.arrow_rows(charts.marker_rows(best, note)))
+
+
 def _stop(manager: JobManager, job_id: str) -> None:
     try:
         manager.stop(job_id)
@@ -44,59 +72,79 @@ def _stop(manager: JobManager, job_id: str) -> None:
         st.session_state["stop_error"] = str(error)
 
 
-def show_job(manager: JobManager, job_id: str, jobs: dict[str, Job] | None, live: bool) -> None:
-    """`jobs`: this draw's listing, or None to read just this job (a fragment's own rerun)."""
-    if "stop_error" in st.session_state:
-        st.error(st.session_state.pop("stop_error"))
+def read_job(manager: JobManager, job_id: str) -> Job | None:
+    """The job, or None after showing why it cannot be read."""
     try:
-        job = manager.get(job_id) if jobs is None else jobs.get(job_id)
+        return manager.get(job_id)
     except JobError as error:
         st.error(str(error))
-        return
-    if job is None:
-        st.error(f"no job {job_id!r}")
-        return
-    job_state = job.state
-    if live and job_state in FINAL:
-        st.rerun()  # finished: redraw the whole page once, without the 1-second refresh
-    events = manager.events(job_id)
-    parts = progress.split_events(events)
-    info = progress.progress(events, job, time.time())
-    st.subheader(f"Job {job_id}: {job.name}")
-    st.markdown(f"State: **{job_state.icon} {job_state}**" + (f" — {info['text']}" if job_state in ACTIVE else ""))
-    if job_state == JobState.QUEUED:
-        st.info(f"Waiting in the queue: position {job.position or '?'}. Jobs start in the order they were "
-                f"submitted; this server trains {manager.limits.max_concurrent} at a time.")
-    if job_state in (JobState.QUEUED, JobState.RUNNING):
-        st.button("Cancel" if job_state == JobState.QUEUED else "Stop", key="stop_button", icon=":material/stop:",
-                  on_click=_stop, args=(manager, job_id),
+        return None
+
+
+def _parts_of(manager: JobManager, job: Job) -> tuple[int, progress.JobEvents]:
+    events = manager.events(job.id)
+    return len(events), _parts(str(manager.jobs_dir), job.id, len(events), events)
+
+
+def header(manager: JobManager, job: Job) -> None:
+    """What stays put while the job runs: its name, the queue's rule, the Stop button."""
+    if "stop_error" in st.session_state:
+        st.error(st.session_state.pop("stop_error"))
+    st.subheader(f"Job {job.id}: {job.name}")
+    if job.state == JobState.QUEUED:
+        st.info(f"Jobs start in the order they were submitted; this server trains "
+                f"{manager.limits.max_concurrent} at a time.")
+    if job.state in (JobState.QUEUED, JobState.RUNNING):
+        st.button("Cancel" if job.state == JobState.QUEUED else "Stop", key="stop_button", icon=":material/stop:",
+                  on_click=_stop, args=(manager, job.id),
                   help="Stops after the current batch and still saves what was learned so far.")
-    if job_state in ACTIVE or parts.batch:
-        st.progress(info["fraction"], text=f"{info['fraction']:.0%}")
-        cols = st.columns(3)
-        cols[0].metric("Elapsed", format_seconds(info["elapsed"]))
-        cols[1].metric("Time left (estimate)", format_seconds(info["eta"]) if job_state in ACTIVE else "–")
-        cols[2].metric("Epoch", f"{info['epoch'] or 0} / {info['epochs'] or job.config['epochs']}")
-    if parts.batch:
-        frame = progress.batch_frame(parts.batch)
-        left, right = st.columns(2)
-        left.vega_lite_chart(spec=charts.batch_chart(frame, "loss"), width="stretch")
-        right.vega_lite_chart(spec=charts.batch_chart(frame, "accuracy"), width="stretch")
-    if parts.epoch:
-        end = parts.end
-        best = end.best_epoch if end and job.config.get("early_stopping") else None
-        note = "best epoch (kept)" + (", then early stop" if end and end.stopped_early else "")
-        frame = progress.epoch_frame(parts.epoch)
-        left, right = st.columns(2)
-        left.vega_lite_chart(spec=charts.epoch_chart(frame, "loss", best, note), width="stretch")
-        right.vega_lite_chart(spec=charts.epoch_chart(frame, "accuracy", best, note), width="stretch")
-        if end:
-            st.caption(progress.end_note(end, job.config))
-    elif job_state in ACTIVE and parts.batch:
+
+
+def status(manager: JobManager, job_id: str, drawn: JobState | None = None) -> None:
+    """Where the job is: its state, and while it runs a progress bar with the time spent and left.
+    `drawn`: the state the page was drawn for; when the job has moved on, the whole page is redrawn."""
+    job = read_job(manager, job_id)
+    if job is None:
+        return
+    if drawn is not None and job.state != drawn:
+        st.rerun()  # started, finished, stopping: the page around it changes too
+    _, parts = _parts_of(manager, job)
+    info = progress.progress(parts, job, time.time())
+    active = job.state in ACTIVE
+    st.markdown(f"State: **{job.state.icon} {job.state}**" + (f" — {info['text']}" if active else ""))
+    if active and job.state != JobState.QUEUED or parts.batch:
+        timing = [f"{format_seconds(info['elapsed'])} elapsed"] if info["elapsed"] is not None else []
+        if active and info["eta"] is not None:
+            timing.append(f"about {format_seconds(info['eta'])} left")
+        st.progress(info["fraction"], text=" · ".join([f"{info['fraction']:.0%}", *timing]))
+
+
+def curves(manager: JobManager, job_id: str) -> None:
+    """The loss and accuracy curves, per batch and per epoch."""
+    job = read_job(manager, job_id)
+    if job is None:
+        return
+    count, parts = _parts_of(manager, job)
+    found = _curves(str(manager.jobs_dir), job.id, count, bool(job.config.get("early_stopping")), parts)
+    if found.batch:
+        for column, metric in zip(st.columns(2), ("loss", "accuracy"), strict=True):
+            column.vega_lite_chart(spec=charts.with_rows(charts.batch_spec(metric), rows=found.batch[metric]),
+                                   width="stretch")
+    if found.epoch:
+        for column, metric in zip(st.columns(2), ("loss", "accuracy"), strict=True):
+            spec = charts.with_rows(charts.epoch_spec(metric), rows=found.epoch[metric], marker=found.marker)
+            column.vega_lite_chart(spec=spec, width="stretch")
+        if parts.end:
+            st.caption(progress.end_note(parts.end, job.config))
+    elif job.state in ACTIVE and found.batch:
         st.caption("Train and validation curves appear after the first epoch.")
-    if job_state in (JobState.DONE, JobState.STOPPED) and job.run:
+
+
+def ending(job: Job) -> None:
+    """How a finished job ended: the saved run's scores, or why there is none."""
+    if job.state in (JobState.DONE, JobState.STOPPED) and job.run:
         show_results(job)
-    elif job_state in (JobState.FAILED, JobState.INTERRUPTED, JobState.CANCELLED):
-        cancelled = job_state == JobState.CANCELLED
+    elif job.state in (JobState.FAILED, JobState.INTERRUPTED, JobState.CANCELLED):
+        cancelled = job.state == JobState.CANCELLED
         message = job.error or ("You cancelled this job before it started." if cancelled else "")
-        (st.info if cancelled else st.error)(message or f"The job ended as {job_state}.")
+        (st.info if cancelled else st.error)(message or f"The job ended as {job.state}.")

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, JobState, StartEvent, StatusEvent
-
-from .texts import format_seconds
 
 
 def ema(values: Sequence[float], alpha: float = 0.1) -> np.ndarray:
@@ -26,50 +25,68 @@ def ema(values: Sequence[float], alpha: float = 0.1) -> np.ndarray:
 def thin(values: np.ndarray, max_points: int = 300) -> np.ndarray:
     """Which points of a series to draw so that it keeps its shape in at most ~max_points.
 
-    The series is cut into max_points / 2 buckets, and each keeps its lowest and its highest point,
-    so spikes and dips survive (every k-th point would step over them); the first and last stay too.
-    Returns the kept indices, in order.
+    The series is cut into max_points / 2 buckets (as np.array_split cuts it), and each keeps its lowest
+    and its highest point, so spikes and dips survive (every k-th point would step over them); the first
+    and last stay too. Returns the kept indices, in order. Vectorized: a live page thins at each refresh.
     """
+    values = np.asarray(values, dtype=float)
     n = len(values)
     if n <= max_points:
         return np.arange(n)
-    buckets = np.array_split(np.arange(n), max(max_points // 2, 1))
-    kept = {0, n - 1}
-    for bucket in buckets:
-        part = values[bucket]
-        kept.update((int(bucket[np.argmin(part)]), int(bucket[np.argmax(part)])))
-    return np.array(sorted(kept))
+    k = max(max_points // 2, 1)
+    q, r = divmod(n, k)  # the first r buckets hold q + 1 points, the others q
+    index = np.arange(n)
+    bucket = np.where(index < r * (q + 1), index // (q + 1), r + (index - r * (q + 1)) // max(q, 1))
+    first = np.searchsorted(bucket, np.arange(k))  # where each bucket starts (bucket ids are sorted)
+    lowest = np.lexsort((values, bucket))[first]  # stable: the first of equal values, as argmin
+    highest = np.lexsort((-values, bucket))[first]
+    return np.unique(np.concatenate([lowest, highest, [0, n - 1]]))
+
+
+def batch_columns(batches: Sequence[BatchEvent], alpha: float | None = None,
+                  max_points: int = 300) -> dict[str, dict[str, np.ndarray]]:
+    """Per-batch loss and accuracy, raw and smoothed: for each metric, the columns step, epoch, value,
+    smoothed. Each metric keeps at most about `max_points` points (see `thin`), so a live chart stays
+    light to send; smoothing sees every batch. NumPy only: a live page builds these at each refresh."""
+    table = np.array([(b.global_step, b.epoch, b.loss, b.accuracy) for b in batches], dtype=float).reshape(-1, 4)
+    step, epoch = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+    if alpha is None:  # about 1/20 of an epoch's worth of batches, within [0.02, 0.3]
+        per_epoch = max(int(np.bincount(epoch).max()), 1) if len(epoch) else 1
+        alpha = float(np.clip(20.0 / per_epoch, 0.02, 0.3))
+    columns = {}
+    for metric, value in (("loss", table[:, 2]), ("accuracy", table[:, 3])):
+        keep = thin(value, max_points)
+        columns[metric] = {"step": step[keep], "epoch": epoch[keep], "value": value[keep],
+                           "smoothed": ema(value, alpha)[keep]}
+    return columns
 
 
 def batch_frame(batches: Sequence[BatchEvent], alpha: float | None = None, max_points: int = 300) -> pd.DataFrame:
-    """Per-batch loss and accuracy, raw and smoothed, in long form: step, epoch, metric, value, smoothed.
-    Each metric keeps at most about `max_points` points (see `thin`): a live chart stays light to send."""
-    if not batches:
-        return pd.DataFrame(columns=["step", "epoch", "metric", "value", "smoothed"])
-    step = np.fromiter((b.global_step for b in batches), dtype=np.int64, count=len(batches))
-    epoch = np.fromiter((b.epoch for b in batches), dtype=np.int64, count=len(batches))
-    if alpha is None:  # about 1/20 of an epoch's worth of batches, within [0.02, 0.3]
-        per_epoch = max(int(np.bincount(epoch).max()), 1)
-        alpha = float(np.clip(20.0 / per_epoch, 0.02, 0.3))
-    parts = []
-    for metric in ("loss", "accuracy"):
-        value = np.fromiter((getattr(b, metric) for b in batches), dtype=float, count=len(batches))
-        keep = thin(value, max_points)
-        parts.append(pd.DataFrame({"step": step[keep], "epoch": epoch[keep], "metric": metric,
-                                   "value": value[keep], "smoothed": ema(value, alpha)[keep]}))
-    return pd.concat(parts, ignore_index=True)
+    """batch_columns in long form: step, epoch, metric, value, smoothed."""
+    parts = [pd.DataFrame({**cols, "metric": metric}) for metric, cols in
+             batch_columns(batches, alpha, max_points).items()]
+    return pd.concat(parts, ignore_index=True)[["step", "epoch", "metric", "value", "smoothed"]]
+
+
+def epoch_columns(epochs: Sequence[EpochEvent | dict]) -> dict[str, dict[str, list]]:
+    """Per-epoch train and validation values: for each metric, the columns epoch, split, value.
+    Takes a live job's epoch events or a saved run's history rows (their JSON)."""
+    columns: dict[str, dict[str, list]] = {m: {"epoch": [], "split": [], "value": []} for m in ("loss", "accuracy")}
+    for e in (e.to_dict() if isinstance(e, EpochEvent) else e for e in epochs):
+        for metric, cols in columns.items():
+            for split, key in (("train", metric), ("validation", f"val_{metric}")):
+                if key in e and e[key] is not None:
+                    cols["epoch"].append(int(e["epoch"]))
+                    cols["split"].append(split)
+                    cols["value"].append(float(e[key]))
+    return columns
 
 
 def epoch_frame(epochs: Sequence[EpochEvent | dict]) -> pd.DataFrame:
-    """Per-epoch train and validation loss/accuracy in long form: epoch, metric, split, value.
-    Takes a live job's epoch events or a saved run's history rows (their JSON)."""
-    rows = []
-    for e in (e.to_dict() if isinstance(e, EpochEvent) else e for e in epochs):
-        for metric in ("loss", "accuracy"):
-            for split, key in (("train", metric), ("validation", f"val_{metric}")):
-                if key in e and e[key] is not None:
-                    rows.append({"epoch": int(e["epoch"]), "metric": metric, "split": split, "value": float(e[key])})
-    return pd.DataFrame(rows, columns=["epoch", "metric", "split", "value"])
+    """epoch_columns in long form: epoch, metric, split, value."""
+    parts = [pd.DataFrame({**cols, "metric": metric}) for metric, cols in epoch_columns(epochs).items()]
+    frame = pd.concat(parts, ignore_index=True)[["epoch", "metric", "split", "value"]]
+    return frame.sort_values("epoch", kind="stable", ignore_index=True)
 
 
 @dataclass
@@ -99,9 +116,9 @@ def split_events(events: Sequence[Event]) -> JobEvents:
     return found
 
 
-def progress(events: Sequence[Event], job: Job, now: float) -> dict:
+def progress(events: Sequence[Event] | JobEvents, job: Job, now: float) -> dict:
     """Fraction done, elapsed seconds, an ETA and a one-line description of where training is."""
-    parts = split_events(events)
+    parts = events if isinstance(events, JobEvents) else split_events(events)
     start, batches, end = parts.start, parts.batch, parts.end
     elapsed = ((job.ended or now) - job.started) if job.started else None
     info = {"fraction": 0.0, "elapsed": elapsed, "eta": None, "text": "", "epoch": None, "epochs": None}
@@ -153,14 +170,26 @@ def end_note(end: EndEvent | None, config: dict | None) -> str:
     return ""
 
 
-def jobs_frame(jobs: Sequence[Job], now: float) -> pd.DataFrame:
+JOBS_TABLE = pa.schema([("job", pa.string()), ("run name", pa.string()), ("state", pa.string()),
+                        ("cell", pa.string()), ("data", pa.string()), ("test accuracy", pa.float64()),
+                        ("submitted", pa.string())])
+
+
+def submitted_ago(seconds: float) -> str:
+    """To the minute: a table that says "3 min ago" changes once a minute, and is sent again only then."""
+    minutes = int(max(seconds, 0) // 60)
+    return "just now" if minutes == 0 else f"{minutes} min ago" if minutes < 60 else f"{minutes // 60} h ago"
+
+
+def jobs_table(jobs: Sequence[Job], now: float) -> pa.Table:
+    """Jobs, newest first, with queue places. A job still running has no accuracy: a null, drawn as an
+    empty cell. An Arrow table: Streamlit sends it as it is, with no conversion from pandas."""
     rows = []
     for j in reversed(list(jobs)):
         queued = j.state == JobState.QUEUED and j.position
+        data = Path(str(j.data)).name if j.data not in ("sample", "tfds") else j.data
         state = str(j.state) + (f" (#{j.position} in queue)" if queued else "")
-        acc = (j.metrics or {}).get("accuracy")
-        rows.append({"job": j.id, "run name": j.name, "state": state, "cell": (j.config or {}).get("cell"),
-                     "data": Path(str(j.data)).name if j.data not in ("sample", "tfds") else j.data,
-                     "test accuracy": acc, "submitted": format_seconds(now - j.submitted) + " ago"})
-    frame = pd.DataFrame(rows, columns=["job", "run name", "state", "cell", "data", "test accuracy", "submitted"])
-    return frame.astype({"test accuracy": float})  # a job still running has none: NaN, drawn as an empty cell
+        rows.append({"job": j.id, "run name": j.name, "state": state,
+                     "cell": (j.config or {}).get("cell"), "data": data,
+                     "test accuracy": (j.metrics or {}).get("accuracy"), "submitted": submitted_ago(now - j.submitted)})
+    return pa.Table.from_pylist(rows, schema=JOBS_TABLE)

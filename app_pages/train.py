@@ -9,7 +9,7 @@ from app import job_view, progress, state, texts, widgets
 from sentiment_core import runs
 from sentiment_core.config import PRESETS, SCHEMA, ConfigError
 from sentiment_core.jobs import JobError
-from sentiment_core.protocol import ACTIVE, Job
+from sentiment_core.protocol import ACTIVE, Job, JobState
 
 DEFAULT_PRESET = "tiny"
 PERCENT = {"test accuracy": st.column_config.NumberColumn(format="percent")}
@@ -21,19 +21,8 @@ def list_jobs() -> dict[str, Job]:
     return {job.id: job for job in manager.jobs()}
 
 
-# One read of the jobs folder per draw, shared by everything below (each job.json is read once).
-# Every draw runs this script in a fresh module, so both start anew.
+# One listing of the jobs for this draw (each job.json is read again only when it changed).
 drawn = list_jobs()
-handed_out: set[str] = set()
-
-
-def draw_listing(fragment: str) -> dict[str, Job] | None:
-    """This draw's listing for a fragment's first call, which is part of this draw. None on the
-    fragment's later calls: those are its own reruns (run_every), and the folder has moved on."""
-    if fragment in handed_out:
-        return None
-    handed_out.add(fragment)
-    return drawn
 
 
 # ---------------------------------------------------------------- reattach to a job from the URL (?job=...)
@@ -141,21 +130,33 @@ if train_clicked and config is not None:
 
 
 # ---------------------------------------------------------------- the job, live
-@st.fragment(run_every=1.0)
-def live_job(job_id: str) -> None:
-    job_view.show_job(manager, job_id, draw_listing("live_job"), live=True)
+# What a watching page costs the server is what it refreshes (benchmarks/watch_cost.py): the state and
+# progress bar every 2 s, which also notices the job's end within that; the curves every 10 s.
+@st.fragment(run_every=2.0)
+def live_status(job_id: str, drawn: JobState) -> None:
+    job_view.status(manager, job_id, drawn)
 
 
-@st.fragment
-def finished_job(job_id: str) -> None:
-    job_view.show_job(manager, job_id, draw_listing("finished_job"), live=False)
+@st.fragment(run_every=10.0)
+def live_curves(job_id: str) -> None:
+    job_view.curves(manager, job_id)
 
 
 current = st.session_state.get("job")
-if current:
+shown = drawn.get(current) if current else None
+if current and shown is None:
+    st.error(f"There is no job {current!r} on this server any more.")
+elif shown:
     st.divider()
-    shown = drawn.get(current)
-    (live_job if shown and shown.state in ACTIVE else finished_job)(current)
+    job_view.header(manager, shown)
+    if shown.state in ACTIVE:
+        live_status(shown.id, shown.state)
+        if shown.state != JobState.QUEUED:
+            live_curves(shown.id)
+    else:
+        job_view.status(manager, shown.id)
+        job_view.curves(manager, shown.id)
+        job_view.ending(shown)
 
 # ---------------------------------------------------------------- other jobs
 st.divider()
@@ -168,19 +169,18 @@ def mine_and_active(jobs: dict[str, Job]) -> tuple[list[Job], list[Job]]:
     return [j for j in everyone if j.owner == owner], [j for j in everyone if j.state in ACTIVE]
 
 
-@st.fragment(run_every=5.0)
+@st.fragment(run_every=20.0)
 def jobs_tables() -> None:
     """Redrawn every few seconds on its own, so states, queue positions and accuracies stay current."""
-    jobs = draw_listing("jobs_tables")
-    (mine, active), now = mine_and_active(list_jobs() if jobs is None else jobs), time.time()
+    (mine, active), now = mine_and_active(list_jobs()), time.time()
     if mine:
         st.markdown("**Your recent jobs** (this browser session)")
-        st.dataframe(progress.jobs_frame(mine[-10:], now), hide_index=True, key="my_jobs", column_config=PERCENT)
+        st.dataframe(progress.jobs_table(mine[-10:], now), hide_index=True, key="my_jobs", column_config=PERCENT)
     else:
         st.caption("You have not started a job in this session yet.")
     st.markdown(f"**Training on this server now**: {len(active)} job(s)")
     if active:
-        st.dataframe(progress.jobs_frame(active, now), hide_index=True, key="active_jobs", column_config=PERCENT)
+        st.dataframe(progress.jobs_table(active, now), hide_index=True, key="active_jobs", column_config=PERCENT)
 
 
 jobs_tables()

@@ -329,6 +329,9 @@ class StreamlitSession:
         elif kind == "script_finished":
             self._finished(msg)
         elif kind == "navigation":
+            # The page shown: a fragment's rerun names it, and an st.rerun() in that fragment reruns it
+            # (sent with the main script's hash instead, the server drew the default page).
+            self.page_hash = msg.navigation.page_script_hash or self.page_hash
             for page in msg.navigation.app_pages:
                 self.pages[page.page_name] = self.pages[page.url_pathname] = page.page_script_hash
                 if page.is_default:

@@ -14,6 +14,7 @@ killed worker takes nothing else down, and the next job simply gets a new one.
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -50,6 +51,7 @@ STOP_GRACE_SECONDS = 20.0  # after this a worker that ignores the stop flag is k
 # A worker looks at the flag after each batch: before its first one (imports, data, compiling, which take
 # over 20 s on a busy 2-core server) it cannot see it yet, so the grace counts from then.
 STARTUP_GRACE_SECONDS = 300.0
+LIST_SECONDS = 1.0  # how often an idle dispatcher lists the jobs folder for queued jobs
 
 
 class JobError(ValueError):
@@ -144,8 +146,11 @@ class JobManager:
         self._stop_requested: dict[str, float] = {}
         self._trained_since: dict[str, float] = {}  # when a stopping worker's first batch was seen
         self._event_cache: dict[str, tuple[int, list[Event]]] = {}
+        self._records: dict[Path, tuple[tuple[int, int, int], Job]] = {}  # job.json -> (its stat, the record)
         self._mark_interrupted()
         self._closing = threading.Event()
+        self._look_now = threading.Event()  # a job was queued here, or a slot freed: list at the next tick
+        self._listed = 0.0  # when the dispatcher last looked for queued jobs (time.monotonic())
         self._poll = poll_seconds
         self._thread = threading.Thread(target=self._loop, name="job-dispatcher", daemon=True)
         self._thread.start()
@@ -156,8 +161,25 @@ class JobManager:
             raise JobError(f"invalid job id {job_id!r}")
         return self.jobs_dir / job_id / JOB_FILE
 
+    def _record(self, path: Path) -> Job | None:
+        """A job.json, read again only when it changed. Every session and the dispatcher list the jobs
+        every few seconds; most records stay as they are, and a stat costs a fraction of a read."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            self._records.pop(path, None)
+            return None
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)  # write_atomic replaces the file: a new inode
+        known = self._records.get(path)
+        if known is None or known[0] != key:
+            job = read_job(path)
+            if job is None:
+                return None
+            known = self._records[path] = (key, job)
+        return copy.copy(known[1])  # callers set .position on theirs
+
     def get(self, job_id: str) -> Job:
-        job = read_job(self._job_file(job_id))
+        job = self._record(self._job_file(job_id))
         if job is None:
             raise JobError(f"no job {job_id!r}")
         if job.state == JobState.QUEUED:
@@ -165,7 +187,7 @@ class JobManager:
         return job
 
     def jobs(self, owner: str | None = None) -> list[Job]:
-        found = [job for job in map(read_job, self.jobs_dir.glob(f"*/{JOB_FILE}")) if job]
+        found = [job for job in map(self._record, self.jobs_dir.glob(f"*/{JOB_FILE}")) if job]
         found.sort(key=lambda j: j.submitted)
         queued = [j for j in found if j.state == JobState.QUEUED]  # positions count everyone's jobs
         for position, job in enumerate(queued, 1):
@@ -212,6 +234,7 @@ class JobManager:
                       run_path=str(self.runs_dir / name), cache_dir=str(self.cache_dir) if self.cache_dir else None,
                       max_train_samples=self.limits.max_train_samples)
             write_atomic(self._job_file(job_id), job.to_json())
+        self._look_now.set()
         return job_id
 
     def stop(self, job_id: str) -> Job:
@@ -277,8 +300,15 @@ class JobManager:
                     continue
                 del self._processes[job_id]
                 self._finish(job_id, process.returncode)
+                self._look_now.set()
             free = self.limits.max_concurrent - len(self._processes)
-            for job in [j for j in self.jobs() if j.state == JobState.QUEUED][: max(free, 0)]:
+            # Queued jobs are looked for when a slot is free: at once after a submit here or a job's end,
+            # else each LIST_SECONDS (another process may have queued one), not at every tick.
+            if free <= 0 or not (self._look_now.is_set() or time.monotonic() - self._listed >= LIST_SECONDS):
+                return
+            self._look_now.clear()
+            self._listed = time.monotonic()
+            for job in [j for j in self.jobs() if j.state == JobState.QUEUED][:free]:
                 self._start(job)
 
     def _start(self, job: Job) -> None:

@@ -482,9 +482,9 @@ def test_only_a_click_switches_the_job_shown(monkeypatch):
     assert "first-job" in shown() and at.query_params.get("job") == ids["first-job"]
 
 
-def test_the_train_page_reads_each_job_file_once_per_draw(monkeypatch):
-    """One listing of the jobs folder feeds the job shown, the tables and the picker (each job.json was read
-    four times, more while queued). The manager's dispatcher thread reads on its own and is not counted."""
+def test_the_train_page_reads_a_job_file_only_when_it_changed(monkeypatch):
+    """Every watching page lists the jobs every few seconds: a job.json is read again only after it was
+    rewritten (each was read four times a draw, more while queued). The dispatcher thread is not counted."""
     monkeypatch.setenv("SENTIMENT_JOBS_DIR", os.environ["SENTIMENT_JOBS_DIR"] + "-reads")
     monkeypatch.setenv("SENTIMENT_MAX_TRAININGS", "0")
     at = on_page(new_app(), "train")
@@ -502,7 +502,12 @@ def test_the_train_page_reads_each_job_file_once_per_draw(monkeypatch):
     monkeypatch.setattr(io, "open", counting_open)
     at.run()
     assert not at.exception and job_state(at) == "queued"
-    assert len(opened) == 2 and len(set(opened)) == 2, opened
+    assert opened == [], opened  # both unchanged since the last draw
+    at.button(key="stop_button").click().run()  # cancels the job shown (read-2): its record is rewritten
+    assert job_state(at) == "cancelled"
+    # once by the cancel, to rewrite it, and once by the draw after; read-1's not at all
+    cancelled = os.path.join(at.session_state["job"], "job.json")
+    assert len(opened) == 2 and all(path.endswith(cancelled) for path in opened), opened
 
 
 # ---------------------------------------------------------------- no Keras at app start

@@ -4,6 +4,7 @@ line between the app and the engine."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from app import frames, html, inputs, progress, run_picker, widgets
@@ -241,15 +242,17 @@ def test_every_hyperparameter_explains_itself_on_the_train_page():
     assert not missing, f"no help text for {missing}"
 
 
-def test_jobs_frame_lists_newest_first_with_queue_places_and_numeric_accuracy():
+def test_jobs_table_lists_newest_first_with_queue_places_and_numeric_accuracy():
     jobs = [_job(id="a1", name="first", state="done", config={"cell": "gru"}, data="/data/imdb",
                  metrics={"accuracy": 0.875}, submitted=100.0),
             _job(id="b2", name="second", state="running", config={"cell": "lstm"}, data="sample", submitted=150.0),
             _job(id="c3", name=None, state="queued", position=2, config={}, data="tfds", submitted=190.0)]
-    frame = progress.jobs_frame(jobs, now=200.0)
-    assert frame["job"].tolist() == ["c3", "b2", "a1"]
-    assert frame["state"].tolist() == ["queued (#2 in queue)", "running", "done"]
-    assert frame["data"].tolist() == ["tfds", "sample", "imdb"]
+    table = progress.jobs_table(jobs, now=200.0)
+    assert table["job"].to_pylist() == ["c3", "b2", "a1"]
+    assert table["state"].to_pylist() == ["queued (#2 in queue)", "running", "done"]
+    assert table["data"].to_pylist() == ["tfds", "sample", "imdb"]
     # A float column, so a job with no score yet is an empty cell, not the text "None".
-    assert frame["test accuracy"].dtype == float
-    assert np.isnan(frame["test accuracy"].iloc[0]) and frame["test accuracy"].iloc[2] == 0.875
+    assert table.schema.field("test accuracy").type == pa.float64()
+    assert table["test accuracy"].to_pylist() == [None, None, 0.875]
+    assert table["submitted"].to_pylist() == ["just now", "just now", "1 min ago"]
+    assert progress.submitted_ago(7300) == "2 h ago" and progress.submitted_ago(-5) == "just now"

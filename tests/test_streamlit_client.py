@@ -150,6 +150,23 @@ def test_reruns_send_what_a_browser_sends():
     assert all(a.widget_states.widgets[0].string_value == "new text" for a in autos)
 
 
+def test_a_fragment_rerun_names_the_page_that_navigation_shows():
+    """With st.navigation, new_session carries the main script's hash and `navigation` the page's. The
+    browser sends the page's with a fragment's rerun, and an st.rerun() in that fragment redraws that
+    page (sent the main script's, the server drew the default page instead: a watching page left Train)."""
+    async def scenario() -> BackMsg:
+        s = StreamlitSession("http://localhost:1/train")
+        s._ws = FakeSocket()
+        nav = ForwardMsg()
+        nav.navigation.page_script_hash = "train-hash"
+        feed(s, new_session("r1", page="main-hash"), nav, finished())
+        await s.rerun_fragment("frag")
+        return s._ws.sent[-1]
+
+    rerun = asyncio.run(scenario()).rerun_script
+    assert rerun.fragment_id == "frag" and rerun.page_script_hash == "train-hash"
+
+
 def test_waiting_ends_when_the_websocket_does():
     async def scenario() -> None:
         s = StreamlitSession("http://localhost:1/")

@@ -1,0 +1,206 @@
+"""What watching a training live costs the server, and how soon a page shows that it ended.
+
+N sessions of Streamlit's websocket protocol (benchmarks/streamlit_client.py, as a browser tab speaks
+it) each open the Train page on a job of their own and keep watching while the job's events arrive at
+a worker's pace. The jobs are synthetic (their events are written here, through the job protocol), so
+the only process doing work is the app server, and its CPU is what is measured: per watching session,
+as a share of one core and as CPU-seconds per session-minute. Then every job ends at once, and each
+page is timed until it shows the final state ("stale" past 5 s).
+
+    python benchmarks/watch_cost.py [--sessions 30] [--seconds 60] [--batches-per-second 8]
+
+Prints one line of figures and, with --json-out, writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from appserver import AppServer  # noqa: E402
+from streamlit_client import StreamlitSession  # noqa: E402
+
+from sentiment_core.config import PRESETS  # noqa: E402
+from sentiment_core.protocol import (  # noqa: E402
+    EVENTS_FILE,
+    JOB_FILE,
+    RESULT_FILE,
+    BatchEvent,
+    EndEvent,
+    EpochEvent,
+    Job,
+    JobState,
+    StartEvent,
+    read_job,
+    write_atomic,
+)
+
+STALE_AFTER = 5.0  # seconds from a job's end to its final state on the page
+
+
+class SyntheticJobs:
+    """Running jobs whose events are appended here, at a worker's pace, as a training would write them."""
+
+    def __init__(self, jobs_dir: Path, count: int, rate: float, steps_per_epoch: int = 32, epochs: int = 50):
+        self.jobs_dir, self.rate, self.steps, self.epochs = jobs_dir, rate, steps_per_epoch, epochs
+        self.ids = [f"watch{k:03d}" for k in range(count)]
+        self.step = 0
+        self._stop = threading.Event()
+        now = time.time()
+        for job_id in self.ids:
+            folder = jobs_dir / job_id
+            folder.mkdir(parents=True)
+            write_atomic(folder / JOB_FILE, Job(
+                id=job_id, owner=f"owner-{job_id}", name=job_id, data="sample", config=PRESETS["tiny"].to_dict(),
+                state=JobState.RUNNING, submitted=now, started=now).to_json())
+            self._append(job_id, [StartEvent(epochs=epochs, steps_per_epoch=steps_per_epoch,
+                                             samples=steps_per_epoch * 64, parameters=40_000)])
+        self._thread = threading.Thread(target=self._feed, daemon=True)
+
+    def _append(self, job_id: str, events: list) -> None:
+        with open(self.jobs_dir / job_id / EVENTS_FILE, "a", encoding="utf-8") as f:
+            f.write("".join(event.to_json() + "\n" for event in events))
+
+    def _feed(self) -> None:
+        while not self._stop.wait(1 / self.rate):
+            self.step += 1
+            epoch, within = divmod(self.step - 1, self.steps)
+            events = [BatchEvent(epoch=epoch + 1, step=within + 1, global_step=self.step,
+                                 loss=0.7 / self.step ** 0.2, accuracy=1 - 0.5 / self.step ** 0.1,
+                                 seconds=self.step / self.rate)]
+            if within + 1 == self.steps:
+                events.append(EpochEvent(epoch=epoch + 1, loss=0.5, accuracy=0.75, val_loss=0.55,
+                                         val_accuracy=0.72, seconds=self.steps / self.rate))
+            for job_id in self.ids:
+                self._append(job_id, events)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def end_all(self) -> float:
+        """Every job ends as a worker ends it (end event, result, record); returns when."""
+        self._stop.set()
+        self._thread.join()
+        ended = time.time()
+        for job_id in self.ids:
+            folder = self.jobs_dir / job_id
+            self._append(job_id, [EndEvent(stopped_early=False, stopped_by_user=False, best_epoch=1, seconds=60.0)])
+            write_atomic(folder / RESULT_FILE, json.dumps({"state": "done"}))
+            job = read_job(folder / JOB_FILE)
+            write_atomic(folder / JOB_FILE, job.replace(state=JobState.DONE, ended=ended).to_json())
+        return ended
+
+
+def shows(session: StreamlitSession, state: str) -> bool:
+    return any(text.startswith("State:") and state in text for text in session.texts())
+
+
+async def watch(server: AppServer, sessions: int, seconds: float, warmup: float = 10.0,
+                batches_per_second: float = 8.0, stagger: float = 0.1, debug: bool = False) -> dict:
+    """Figures for `sessions` pages watching their jobs for `seconds` (after `warmup`), then the jobs' end."""
+    # The job manager is made at the Train page's first drawing, and marks jobs it finds running as
+    # interrupted (a server restart): open the page once before the jobs exist.
+    async with StreamlitSession(f"{server.url}/train", timeout=120):
+        pass
+    jobs = SyntheticJobs(server.base / "jobs", sessions, batches_per_second)
+    process = psutil.Process(server.process.pid)
+    me = psutil.Process()
+    sessions = [StreamlitSession(f"{server.url}/train?job={job_id}", timeout=120) for job_id in jobs.ids]
+    for session in sessions:
+        await session.connect()
+        await asyncio.sleep(stagger)
+    for session in sessions:
+        await session.wait_for(lambda s=session: shows(s, "running"), timeout=60)
+    jobs.start()
+    await asyncio.sleep(warmup)
+    for session in sessions:
+        session.fragment_seconds.clear()
+    cpu0, own0, t0 = sum(process.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.monotonic()
+    bytes0 = sum(s.bytes_in for s in sessions)
+    await asyncio.sleep(seconds)
+    cpu1, own1, t1 = sum(process.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.monotonic()
+    bytes1 = sum(s.bytes_in for s in sessions)
+    latencies = sorted(x for s in sessions for xs in s.fragment_seconds.values() for x in xs)
+
+    ended = jobs.end_all()
+    shown: list[float | None] = []
+
+    async def final(session: StreamlitSession) -> None:
+        try:
+            await session.wait_for(lambda: shows(session, "done"), timeout=STALE_AFTER * 6)
+            shown.append(time.time() - ended)
+        except (TimeoutError, ConnectionError):
+            shown.append(None)
+
+    await asyncio.gather(*(final(s) for s in sessions))
+    if debug:
+        for s in sessions[:2]:
+            print(s.texts(), list(s.log)[-15:], s.closed, s.exceptions)
+    errors = [e for s in sessions for e in s.exceptions]
+    for session in sessions:
+        await session.close()
+    minutes = (t1 - t0) / 60
+    n = len(sessions)
+    seen = [s for s in shown if s is not None]
+    return {
+        "sessions": n, "seconds": round(t1 - t0, 1), "batches_per_second": batches_per_second,
+        "server_cpu_s": round(cpu1 - cpu0, 2),
+        "server_core_per_session": round((cpu1 - cpu0) / (t1 - t0) / n, 5),
+        "server_cpu_s_per_session_minute": round((cpu1 - cpu0) / n / minutes, 3),
+        "load_generator_core": round((own1 - own0) / (t1 - t0), 4),
+        "kib_per_session_minute": round((bytes1 - bytes0) / 1024 / n / minutes, 1),
+        "refresh_seconds_p50": round(statistics.median(latencies), 3) if latencies else None,
+        "refresh_seconds_p95": round(latencies[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
+        "end_shown_seconds_max": round(max(seen), 2) if seen else None,
+        "end_shown_seconds_p50": round(statistics.median(seen), 2) if seen else None,
+        "stale_pages": sum(1 for s in shown if s is None or s > STALE_AFTER),
+        "errors": errors[:5],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=60, help="measured watching time")
+    parser.add_argument("--warmup", type=float, default=10)
+    parser.add_argument("--stagger", type=float, default=0.1, help="seconds between sessions opening")
+    parser.add_argument("--batches-per-second", type=float, default=8, help="each job's pace (tiny on 2 cores: ~8)")
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        server = AppServer.start(Path(folder), env=dict(os.environ))
+        try:
+            result = asyncio.run(watch(server, args.sessions, args.seconds, args.warmup, args.batches_per_second,
+                                       args.stagger, args.debug))
+        finally:
+            server.stop()
+    print(f"{result['sessions']} sessions watching for {result['seconds']} s: server "
+          f"{result['server_core_per_session']:.4f} core per session "
+          f"({result['server_cpu_s_per_session_minute']:.2f} CPU-s per session-minute); refresh p50/p95 "
+          f"{result['refresh_seconds_p50']}/{result['refresh_seconds_p95']} s; end shown within "
+          f"{result['end_shown_seconds_max']} s (stale pages: {result['stale_pages']}); load generator "
+          f"{result['load_generator_core']:.3f} core; {result['kib_per_session_minute']} KiB per session-minute")
+    if result["errors"]:
+        print("errors:", result["errors"])
+    if args.json_out:
+        args.json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
