@@ -1,7 +1,8 @@
 """What one refresh of a live Train page costs the server: the job view of a running job, rerun in-process.
 
-A watching session reruns this view every second (the page's `run_every` fragment), so its CPU per rerun,
-times the sessions watching, is most of the server's load in a class. The job is synthetic: a folder with
+A watching session reruns the state and progress bar every 2 s and the curves every 10 s (the page's
+`run_every` fragments); both are timed here together, in-process, without Streamlit's own cost per
+rerun (benchmarks/watch_cost.py measures the real server). The job is synthetic: a folder with
 `--batches` batch events and the epochs they span, written through the job protocol, as a worker would.
 
     python benchmarks/live_page.py [--batches 1600] [--epochs 6] [--repeats 20]
@@ -41,7 +42,8 @@ import streamlit as st
 from app import job_view
 from sentiment_core.jobs import JobManager
 manager = st.cache_resource(lambda: JobManager(Path({folder!r}), Path({folder!r}) / "runs", poll_seconds=3600))()
-job_view.show_job(manager, "live", None, live=True)
+job_view.status(manager, "live")
+job_view.curves(manager, "live")
 """
 
 

@@ -23,8 +23,9 @@ Each session:
 3. goes to Predict and scores --predictions reviews while its job is queued or running (latency: from
    the Predict click to the score shown; each is tagged with its job's state at that moment);
 4. goes back to Train and watches the live job until it ends, as a student would (--watch none: stays
-   on Predict, page left alone, while this script polls the job's file). The live job refreshes every
-   second and the jobs table every 5 s (the page's run_every fragments).
+   on Predict, page left alone, while this script polls the job's file). The job's state and progress
+   bar refresh every 2 s, its curves every 10 s and the jobs tables every 20 s (the page's run_every
+   fragments).
 
 Before the sessions, one session scores the same reviews on the idle server: the baseline.
 Every expected score is computed here with the same model on NumPy, so a latency ends when exactly that

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -50,6 +51,9 @@ from sentiment_core.protocol import (  # noqa: E402
 )
 
 STALE_AFTER = 5.0  # seconds from a job's end to its final state on the page
+REVIEWS = ["A wonderful, moving film with a great cast and a story that stays with you.",
+           "Dreadful and boring, a waste of two hours; the plot makes no sense at all.",
+           "Not bad at all: the second half drags, but the acting is excellent."]
 
 
 class SyntheticJobs:
@@ -109,9 +113,40 @@ def shows(session: StreamlitSession, state: str) -> bool:
     return any(text.startswith("State:") and state in text for text in session.texts())
 
 
+async def keep_training(server: AppServer, until: float, done: list[str]) -> None:
+    """A student who trains the Train page's default (tiny, on the sample) again and again until `until`,
+    watching each job live: a real worker process on the server, as in class."""
+    async with StreamlitSession(f"{server.url}/train", timeout=300) as s:
+        while time.monotonic() < until:
+            await s.click("train_button")
+            try:
+                await s.wait_for(lambda: any(shows(s, st) for st in ("done", "failed", "stopped")),
+                                 timeout=max(until - time.monotonic(), 1) + 120)
+            except (TimeoutError, ConnectionError):
+                return
+            done.append(next(t for t in s.texts() if t.startswith("State:")))
+
+
+async def keep_predicting(server: AppServer, until: float, seconds: list[float]) -> None:
+    """A visitor on Predict who scores a review every couple of seconds; each score's latency, from the
+    click to the page showing it."""
+    async with StreamlitSession(f"{server.url}/predict", timeout=120) as s:
+        k = 0
+        while time.monotonic() < until:
+            await s.set("predict_text", REVIEWS[k % len(REVIEWS)])
+            started = time.monotonic()
+            await s.click("predict_button")
+            if any(label == "Probability positive" for label, _ in s.metrics()):
+                seconds.append(time.monotonic() - started)
+            k += 1
+            await asyncio.sleep(2)
+
+
 async def watch(server: AppServer, sessions: int, seconds: float, warmup: float = 10.0,
-                batches_per_second: float = 8.0, stagger: float = 0.1, debug: bool = False) -> dict:
-    """Figures for `sessions` pages watching their jobs for `seconds` (after `warmup`), then the jobs' end."""
+                batches_per_second: float = 8.0, stagger: float = 0.1, debug: bool = False,
+                trainings: int = 0, predicting: int = 0) -> dict:
+    """Figures for `sessions` pages watching their jobs for `seconds` (after `warmup`), then the jobs' end.
+    Meanwhile `trainings` students train real models and `predicting` visitors score reviews on Predict."""
     # The job manager is made at the Train page's first drawing, and marks jobs it finds running as
     # interrupted (a server restart): open the page once before the jobs exist.
     async with StreamlitSession(f"{server.url}/train", timeout=120):
@@ -126,6 +161,24 @@ async def watch(server: AppServer, sessions: int, seconds: float, warmup: float 
     for session in sessions:
         await session.wait_for(lambda s=session: shows(s, "running"), timeout=60)
     jobs.start()
+    until = time.monotonic() + warmup + seconds
+    trained, predicted = [], []
+    memory = {"server": 0, "worker": 0, "together": 0}
+
+    async def sample_memory() -> None:
+        """Peaks of the server's resident memory, the largest worker's, and all of them together."""
+        while True:
+            with contextlib.suppress(psutil.Error):
+                server_rss = process.memory_info().rss
+                workers = [c.memory_info().rss for c in process.children(recursive=True)]
+                for key, value in (("server", server_rss), ("worker", max(workers, default=0)),
+                                   ("together", server_rss + sum(workers))):
+                    memory[key] = max(memory[key], value)
+            await asyncio.sleep(0.5)
+
+    sampling = asyncio.create_task(sample_memory())
+    others = [asyncio.create_task(keep_training(server, until, trained)) for _ in range(trainings)]
+    others += [asyncio.create_task(keep_predicting(server, until, predicted)) for _ in range(predicting)]
     await asyncio.sleep(warmup)
     for session in sessions:
         session.fragment_seconds.clear()
@@ -135,6 +188,8 @@ async def watch(server: AppServer, sessions: int, seconds: float, warmup: float 
     cpu1, own1, t1 = sum(process.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.monotonic()
     bytes1 = sum(s.bytes_in for s in sessions)
     latencies = sorted(x for s in sessions for xs in s.fragment_seconds.values() for x in xs)
+    await asyncio.gather(*others, return_exceptions=True)
+    sampling.cancel()
 
     ended = jobs.end_all()
     shown: list[float | None] = []
@@ -168,6 +223,12 @@ async def watch(server: AppServer, sessions: int, seconds: float, warmup: float 
         "end_shown_seconds_max": round(max(seen), 2) if seen else None,
         "end_shown_seconds_p50": round(statistics.median(seen), 2) if seen else None,
         "stale_pages": sum(1 for s in shown if s is None or s > STALE_AFTER),
+        "trainings": trainings, "trainings_done": trained,
+        "predict_seconds_p50": round(statistics.median(predicted), 3) if predicted else None,
+        "predict_seconds_p95": round(sorted(predicted)[int(0.95 * (len(predicted) - 1))], 3) if predicted else None,
+        "predictions": len(predicted),
+        "server_peak_mib": round(memory["server"] / 2**20), "worker_peak_mib": round(memory["worker"] / 2**20),
+        "server_and_workers_peak_mib": round(memory["together"] / 2**20),
         "errors": errors[:5],
     }
 
@@ -179,14 +240,17 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--stagger", type=float, default=0.1, help="seconds between sessions opening")
     parser.add_argument("--batches-per-second", type=float, default=8, help="each job's pace (tiny on 2 cores: ~8)")
+    parser.add_argument("--trainings", type=int, default=0, help="students training real models meanwhile")
+    parser.add_argument("--predicting", type=int, default=0, help="visitors scoring reviews on Predict meanwhile")
+    parser.add_argument("--max-trainings", type=int, default=2, help="SENTIMENT_MAX_TRAININGS of the server")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        server = AppServer.start(Path(folder), env=dict(os.environ))
+        server = AppServer.start(Path(folder), env={**os.environ, "SENTIMENT_MAX_TRAININGS": str(args.max_trainings)})
         try:
             result = asyncio.run(watch(server, args.sessions, args.seconds, args.warmup, args.batches_per_second,
-                                       args.stagger, args.debug))
+                                       args.stagger, args.debug, args.trainings, args.predicting))
         finally:
             server.stop()
     print(f"{result['sessions']} sessions watching for {result['seconds']} s: server "
@@ -195,6 +259,12 @@ def main() -> int:
           f"{result['refresh_seconds_p50']}/{result['refresh_seconds_p95']} s; end shown within "
           f"{result['end_shown_seconds_max']} s (stale pages: {result['stale_pages']}); load generator "
           f"{result['load_generator_core']:.3f} core; {result['kib_per_session_minute']} KiB per session-minute")
+    if args.trainings or args.predicting:
+        print(f"meanwhile {args.trainings} real trainings ({len(result['trainings_done'])} finished) and "
+              f"{args.predicting} Predict visitors: {result['predictions']} scores, p50/p95 "
+              f"{result['predict_seconds_p50']}/{result['predict_seconds_p95']} s; peak RSS: server "
+              f"{result['server_peak_mib']} MiB, largest worker {result['worker_peak_mib']} MiB, together "
+              f"{result['server_and_workers_peak_mib']} MiB")
     if result["errors"]:
         print("errors:", result["errors"])
     if args.json_out:

@@ -257,6 +257,7 @@ def test_train_shows_live_progress_and_saves_the_run(page, server):
 
     assert wait_for_state(page, ("done", "failed", "stopped"), timeout=240) == "done", job_line(page)
     page.get_by_text("The run is saved as e2e-live").wait_for()
+    wait_idle(page)  # the finished page is drawn by a full rerun, which may still be under way
     assert "Test accuracy" in metrics(page)
     assert page.locator("[data-testid='stVegaLiteChart']").count() >= 5  # 2 batch, 2 epoch, confusion matrix
     assert_clean(page)
