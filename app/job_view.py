@@ -106,12 +106,14 @@ def status(manager: JobManager, job_id: str, drawn: JobState | None = None) -> N
     job = read_job(manager, job_id)
     if job is None:
         return
-    if drawn is not None and job.state != drawn:
-        st.rerun()  # started, finished, stopping: the page around it changes too
     _, parts = _parts_of(manager, job)
     info = progress.progress(parts, job, time.time())
     active = job.state in ACTIVE
     st.markdown(f"State: **{job.state.icon} {job.state}**" + (f" — {info['text']}" if active else ""))
+    if drawn is not None and job.state != drawn:
+        # Started, finished, stopping: the page around it changes too. The new state is on the page
+        # already; the whole page follows, which takes longer when many jobs end at once.
+        st.rerun()
     if active and job.state != JobState.QUEUED or parts.batch:
         timing = [f"{format_seconds(info['elapsed'])} elapsed"] if info["elapsed"] is not None else []
         if active and info["eta"] is not None:

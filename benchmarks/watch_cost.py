@@ -4,7 +4,8 @@ N sessions of Streamlit's websocket protocol (benchmarks/streamlit_client.py, as
 it) each open the Train page on a job of their own and keep watching while the job's events arrive at
 a worker's pace. The jobs are synthetic (their events are written here, through the job protocol), so
 the only process doing work is the app server, and its CPU is what is measured: per watching session,
-as a share of one core and as CPU-seconds per session-minute. Then every job ends at once, and each
+as a share of one core and as CPU-seconds per session-minute. Then the jobs end, two at a time (as on
+a server that trains two at once) a second apart while the other pages go on watching, and each
 page is timed until it shows the final state ("stale" past 5 s).
 
     python benchmarks/watch_cost.py [--sessions 30] [--seconds 60] [--batches-per-second 8]
@@ -95,12 +96,14 @@ class SyntheticJobs:
     def start(self) -> None:
         self._thread.start()
 
-    def end_all(self) -> float:
-        """Every job ends as a worker ends it (end event, result, record); returns when."""
+    def stop_feeding(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def end(self, job_ids: list[str]) -> float:
+        """These jobs end as a worker ends one (end event, result, record); returns when."""
         ended = time.time()
-        for job_id in self.ids:
+        for job_id in job_ids:
             folder = self.jobs_dir / job_id
             self._append(job_id, [EndEvent(stopped_early=False, stopped_by_user=False, best_epoch=1, seconds=60.0)])
             write_atomic(folder / RESULT_FILE, json.dumps({"state": "done"}))
@@ -144,9 +147,10 @@ async def keep_predicting(server: AppServer, until: float, seconds: list[float])
 
 async def watch(server: AppServer, sessions: int, seconds: float, warmup: float = 10.0,
                 batches_per_second: float = 8.0, stagger: float = 0.1, debug: bool = False,
-                trainings: int = 0, predicting: int = 0) -> dict:
-    """Figures for `sessions` pages watching their jobs for `seconds` (after `warmup`), then the jobs' end.
-    Meanwhile `trainings` students train real models and `predicting` visitors score reviews on Predict."""
+                trainings: int = 0, predicting: int = 0, ending_together: int = 2, ending_every: float = 1.0) -> dict:
+    """Figures for `sessions` pages watching their jobs for `seconds` (after `warmup`), then the jobs' end,
+    `ending_together` every `ending_every` seconds. Meanwhile `trainings` students train real models and
+    `predicting` visitors score reviews on Predict."""
     # The job manager is made at the Train page's first drawing, and marks jobs it finds running as
     # interrupted (a server restart): open the page once before the jobs exist.
     async with StreamlitSession(f"{server.url}/train", timeout=120):
@@ -191,17 +195,24 @@ async def watch(server: AppServer, sessions: int, seconds: float, warmup: float 
     await asyncio.gather(*others, return_exceptions=True)
     sampling.cancel()
 
-    ended = jobs.end_all()
+    # Jobs end a few at a time, as on a server that trains that many at once (SENTIMENT_MAX_TRAININGS),
+    # while the other pages go on watching theirs.
+    jobs.stop_feeding()
     shown: list[float | None] = []
 
-    async def final(session: StreamlitSession) -> None:
+    async def final(session: StreamlitSession, ended: float) -> None:
         try:
             await session.wait_for(lambda: shows(session, "done"), timeout=STALE_AFTER * 6)
             shown.append(time.time() - ended)
         except (TimeoutError, ConnectionError):
             shown.append(None)
 
-    await asyncio.gather(*(final(s) for s in sessions))
+    waiting = []
+    for start in range(0, len(sessions), ending_together):
+        ended = jobs.end(jobs.ids[start:start + ending_together])
+        waiting += [asyncio.create_task(final(s, ended)) for s in sessions[start:start + ending_together]]
+        await asyncio.sleep(ending_every)
+    await asyncio.gather(*waiting)
     if debug:
         for s in sessions[:2]:
             print(s.texts(), list(s.log)[-15:], s.closed, s.exceptions)
@@ -243,6 +254,8 @@ def main() -> int:
     parser.add_argument("--trainings", type=int, default=0, help="students training real models meanwhile")
     parser.add_argument("--predicting", type=int, default=0, help="visitors scoring reviews on Predict meanwhile")
     parser.add_argument("--max-trainings", type=int, default=2, help="SENTIMENT_MAX_TRAININGS of the server")
+    parser.add_argument("--ending-together", type=int, default=2,
+                        help="jobs that end at the same moment (a server trains SENTIMENT_MAX_TRAININGS at once)")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()
@@ -250,7 +263,8 @@ def main() -> int:
         server = AppServer.start(Path(folder), env={**os.environ, "SENTIMENT_MAX_TRAININGS": str(args.max_trainings)})
         try:
             result = asyncio.run(watch(server, args.sessions, args.seconds, args.warmup, args.batches_per_second,
-                                       args.stagger, args.debug, args.trainings, args.predicting))
+                                       args.stagger, args.debug, args.trainings, args.predicting,
+                                       args.ending_together))
         finally:
             server.stop()
     print(f"{result['sessions']} sessions watching for {result['seconds']} s: server "
