@@ -130,10 +130,16 @@ if train_clicked and config is not None:
 
 
 # ---------------------------------------------------------------- the job, live
-# What a watching page costs the server is what it refreshes (benchmarks/watch_cost.py): the state and
-# progress bar every 2 s, which also notices the job's end within that; the curves every 10 s.
+# What a watching page costs the server is what it refreshes (benchmarks/watch_cost.py): a running job's
+# state and progress bar every 2 s, which also notices its end within that, and its curves every 10 s; a
+# queued job's place every 5 s (it moves slowly, and the job's start redraws the page).
 @st.fragment(run_every=2.0)
 def live_status(job_id: str, drawn: JobState) -> None:
+    job_view.status(manager, job_id, drawn)
+
+
+@st.fragment(run_every=5.0)
+def queued_status(job_id: str, drawn: JobState) -> None:
     job_view.status(manager, job_id, drawn)
 
 
@@ -149,10 +155,11 @@ if current and shown is None:
 elif shown:
     st.divider()
     job_view.header(manager, shown)
-    if shown.state in ACTIVE:
+    if shown.state == JobState.QUEUED:
+        queued_status(shown.id, shown.state)
+    elif shown.state in ACTIVE:
         live_status(shown.id, shown.state)
-        if shown.state != JobState.QUEUED:
-            live_curves(shown.id)
+        live_curves(shown.id)
     else:
         job_view.status(manager, shown.id)
         job_view.curves(manager, shown.id)

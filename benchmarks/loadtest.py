@@ -472,7 +472,7 @@ class Session(Student):
         self.tally.sessions_completed += 1
 
     async def watch_on_train(self, page) -> None:
-        """Back to Train, watching the live job (charts redrawn every second) until the page says it ended."""
+        """Back to Train, watching the live job (state every 2 s, curves every 10 s) until the page says it ended."""
         self.step = "watch the job on Train"
         with self.watching():
             await self.navigate(page, "Train")
@@ -899,7 +899,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="total seconds for all sessions")
     parser.add_argument("--step-timeout", type=float, default=180, help="seconds for one step")
     parser.add_argument("--watch", choices=["train", "none"], default="train",
-                        help="train: each session watches its live job on Train (charts redrawn every second) "
+                        help="train: each session watches its live job on Train (state every 2 s, curves every 10 s) "
                              "until it ends; none: it stays on Predict and this script polls the job file")
     parser.add_argument("--json-out", type=Path, help="also write the JSON result here")
     parser.add_argument("--keep", type=Path, help="keep the server's folder (log, jobs, runs) here, and the "
