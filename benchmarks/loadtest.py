@@ -305,6 +305,18 @@ class Student:
         if job and job.ended:
             self.tally.shown_after_end.append(time.time() - job.ended)
 
+    def other_job_shown(self, header: str, since: float | None, where: str = "") -> float | None:
+        """Since when the Train page has shown another student's job (`header`: its "Job <id>: <name>"),
+        or None while it shows this session's; past STALE_AFTER / 4 that is an error."""
+        if not header or header.startswith(f"Job {self.job_id}: "):
+            return None
+        since = since or time.monotonic()
+        if time.monotonic() - since > STALE_AFTER / 4:
+            self.tally.error("wrong job shown", f"session {self.i}: its job is {self.job_id} ({self.name}) but "
+                             f"the Train page shows {header!r}{where}")
+            raise RuntimeError("stale page")
+        return since
+
     def lagging(self) -> float | None:
         """Seconds since the job ended on disk (the page does not show it yet); counts a stale page once."""
         job = self.job()
@@ -489,14 +501,7 @@ class Session(Student):
         while True:
             line = (await state_line.first.inner_text()) if await state_line.count() else ""
             shown = (await header.first.inner_text()) if await header.count() else ""
-            if shown and not shown.startswith(f"Job {self.job_id}: "):  # another student's job
-                wrong_since = wrong_since or time.monotonic()
-                if time.monotonic() - wrong_since > STALE_AFTER / 4:
-                    self.tally.error("wrong job shown", f"session {self.i}: its job is {self.job_id} "
-                                     f"({self.name}) but the Train page shows {shown!r}; url {page.url}")
-                    raise RuntimeError("stale page")
-            else:
-                wrong_since = None
+            wrong_since = self.other_job_shown(shown, wrong_since, f"; url {page.url}")
             match = STATE.search(line)
             if match and match.group(1) in FINAL and wrong_since is None:
                 self.final_shown()
@@ -694,14 +699,7 @@ class ProtocolSession(Student):
             if ended_shown():
                 self.final_shown()
                 return state
-            if header and not header.startswith(f"Job {self.job_id}: "):  # another student's job
-                wrong_since = wrong_since or time.monotonic()
-                if time.monotonic() - wrong_since > STALE_AFTER / 4:
-                    self.tally.error("wrong job shown", f"session {self.i}: its job is {self.job_id} "
-                                     f"({self.name}) but the Train page shows {header!r}")
-                    raise RuntimeError("stale page")
-            else:
-                wrong_since = None
+            wrong_since = self.other_job_shown(header, wrong_since)
             late = self.lagging()
             if late is not None and late > STALE_AFTER:
                 self.tally.error("stale page", f"session {self.i}: job {self.job_id} is {self.job_state()} on "
