@@ -21,8 +21,37 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> list[dict]:
+    """How far "70% positive" is from 70% of reviews being positive: the scored reviews in `bins` equal-width
+    bins of their probability of "positive", each with its count, mean probability and share of positives
+    (the reliability diagram's points; empty bins have count 0 and no means)."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels).astype(np.float64)
+    which = np.minimum((p * bins).astype(int), bins - 1)  # p == 1.0 goes to the last bin
+    table = []
+    for k in range(bins):
+        inside = which == k
+        count = int(inside.sum())
+        table.append({"low": k / bins, "high": (k + 1) / bins, "count": count,
+                      "mean_probability": float(p[inside].mean()) if count else None,
+                      "positive_share": float(y[inside].mean()) if count else None})
+    return table
+
+
+def expected_calibration_error(table: list[dict]) -> float:
+    """The reviews' average gap between the probability said and the share of positives seen, bin by bin
+    (a reliability table's rows weighted by their counts); 0 is perfectly calibrated."""
+    n = sum(row["count"] for row in table)
+    if n == 0:
+        return float("nan")
+    return float(sum(row["count"] * abs(row["mean_probability"] - row["positive_share"])
+                     for row in table if row["count"]) / n)
+
+
 def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict:
-    """Accuracy, log loss, confusion matrix [[TN, FP], [FN, TP]] and ROC AUC over the scored reviews.
+    """Accuracy, log loss, confusion matrix [[TN, FP], [FN, TP]], ROC AUC, expected calibration error
+    (`ece`, 10 equal-width bins of the probability of "positive") and its `reliability` table, over the
+    scored reviews.
 
     A NaN probability is a review with no word the model knows (the engine does not score those):
     it is left out of every figure and counted in `no_words`; `n` counts the reviews scored.
@@ -32,6 +61,7 @@ def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0
     y = np.asarray(labels).astype(int)[scored]
     p = np.clip(p[scored], 1e-7, 1 - 1e-7)
     predicted = (p >= threshold).astype(int)
+    table = reliability(y, p)
     confusion = [[int(((y == a) & (predicted == b)).sum()) for b in (0, 1)] for a in (0, 1)]
     return {
         "n": int(len(y)),
@@ -40,4 +70,6 @@ def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0
         "loss": float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean()) if len(y) else float("nan"),
         "confusion_matrix": confusion,
         "roc_auc": roc_auc(y, p),
+        "ece": expected_calibration_error(table),
+        "reliability": table,
     }

@@ -75,6 +75,9 @@ def test_evaluate_prints_json_metrics(demo, capsys):
     assert result["accuracy"] == pytest.approx((tn + tp) / 1000)
     # the same numbers as the run's own test evaluation
     assert result["accuracy"] == pytest.approx(runs.load_run(demo).metrics["accuracy"])
+    # calibration: the expected calibration error and its reliability table over the same 1,000 reviews
+    assert 0 <= result["ece"] <= 1 and len(result["reliability"]) == 10
+    assert sum(row["count"] for row in result["reliability"]) == 1000
 
 
 def test_predict_prints_one_json_line_per_text(demo):
