@@ -37,6 +37,7 @@ from .protocol import (
     RESULT_FILE,
     STOP_FILE,
     BatchEvent,
+    EndEvent,
     Event,
     Job,
     JobResult,
@@ -51,6 +52,9 @@ STOP_GRACE_SECONDS = 20.0  # after this a worker that ignores the stop flag is k
 # A worker looks at the flag after each batch: before its first one (imports, data, compiling, which take
 # over 20 s on a busy 2-core server) it cannot see it yet, so the grace counts from then.
 STARTUP_GRACE_SECONDS = 300.0
+# After its end event a worker has obeyed: it evaluates and saves what it learned, which a busy server
+# can stretch past STOP_GRACE_SECONDS (it was then killed, and the job reported failed).
+SAVE_GRACE_SECONDS = 300.0
 LIST_SECONDS = 1.0  # how often an idle dispatcher lists the jobs folder for queued jobs
 
 
@@ -283,7 +287,10 @@ class JobManager:
 
     def _kill_after(self, job_id: str, asked: float) -> float:
         """When a worker asked to stop has had its grace: from its first batch (when it can first see the
-        flag) or the request, whichever came later; before any batch, the startup grace."""
+        flag) or the request, whichever came later; before any batch, the startup grace; once it has
+        stopped training (its end event), the time to save."""
+        if any(isinstance(event, EndEvent) for event in self.events(job_id)):
+            return asked + SAVE_GRACE_SECONDS
         if job_id not in self._trained_since:
             if not any(isinstance(event, BatchEvent) for event in self.events(job_id)):
                 return asked + STARTUP_GRACE_SECONDS

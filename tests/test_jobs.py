@@ -88,6 +88,24 @@ def test_stop_ends_a_running_job_within_two_seconds_and_keeps_a_run(manager):
     assert len(run.history["epochs"]) < LONG.epochs
 
 
+def test_a_stopped_worker_saving_its_run_gets_time_to_save(manager):
+    """The kill grace is for a worker that ignores the flag. One that has stopped training (its end event)
+    is evaluating and saving, which a busy server stretched past the grace: it was killed and its job
+    reported failed (test_app's Stop test, in CI)."""
+    from sentiment_core import jobs
+
+    folder = manager.jobs_dir / "saving1"
+    folder.mkdir()
+    batch = BatchEvent(epoch=1, step=1, global_step=1, loss=0.6, accuracy=0.6, seconds=1.0)
+    (folder / "events.jsonl").write_text(batch.to_json() + "\n")
+    asked = time.monotonic()
+    assert manager._kill_after("saving1", asked) <= time.monotonic() + jobs.STOP_GRACE_SECONDS
+    end = EndEvent(stopped_early=False, stopped_by_user=True, best_epoch=None, seconds=1.0)
+    with open(folder / "events.jsonl", "a") as f:
+        f.write(end.to_json() + "\n")
+    assert manager._kill_after("saving1", asked) == asked + jobs.SAVE_GRACE_SECONDS
+
+
 def test_a_killed_worker_fails_only_its_own_job_and_the_next_job_runs(manager):
     doomed = manager.submit(LONG, "sample", owner="k")
     healthy = manager.submit(TINY, "sample", owner="h")
