@@ -38,21 +38,20 @@ def live_spec(chart: alt.Chart) -> dict:
     return spec
 
 
-def arrow_rows(rows: pd.DataFrame | dict) -> bytes:
-    """Rows (a frame, or columns by name) as Arrow IPC bytes, the form st.vega_lite_chart sends a named
-    dataset in. Handed over as bytes, they are not converted again by Streamlit at every refresh."""
-    table = pa.table(rows) if isinstance(rows, dict) else pa.Table.from_pandas(rows, preserve_index=False)
+def arrow_rows(columns: dict) -> bytes:
+    """Columns by name as Arrow IPC bytes, the form st.vega_lite_chart sends a named dataset in. Handed
+    over as bytes, they are not converted again by Streamlit at every refresh."""
+    table = pa.table(columns)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 
 
-def with_rows(spec: dict, **datasets: pd.DataFrame | bytes) -> dict:
-    """A live chart's spec with this draw's datasets, for st.vega_lite_chart. A shallow copy: Streamlit
-    replaces the spec's "datasets" and never edits the rest, so the cached spec stays as built."""
-    rows = {name: data if isinstance(data, bytes) else arrow_rows(data) for name, data in datasets.items()}
-    return {**spec, "datasets": {**spec.get("datasets", {}), **rows}}
+def with_rows(spec: dict, **datasets: bytes) -> dict:
+    """A live chart's spec with this draw's datasets (arrow_rows), for st.vega_lite_chart. A shallow copy:
+    Streamlit replaces the spec's "datasets" and never edits the rest, so the cached spec stays as built."""
+    return {**spec, "datasets": {**spec.get("datasets", {}), **datasets}}
 
 
 @cache

@@ -50,13 +50,13 @@ class Curves:
 # Events are only ever appended, so a job's folder and its count of events say what they are: what is
 # built from them is built once, for every session watching and every refresh until the next event.
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _parts(jobs_dir: str, job_id: str, count: int, _events: list) -> progress.JobEvents:
+def _events_by_kind(jobs_dir: str, job_id: str, count: int, _events: list) -> progress.JobEvents:
     return progress.split_events(_events)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _curves(jobs_dir: str, job_id: str, count: int, early_stopping: bool, _by_kind: progress.JobEvents) -> Curves:
-    parts = _by_kind
+def _curves(jobs_dir: str, job_id: str, count: int, early_stopping: bool, _parts: progress.JobEvents) -> Curves:
+    parts = _parts  # left out of the cache key: the count says what it holds
     batch = {m: charts.arrow_rows(c) for m, c in progress.batch_columns(parts.batch).items()} if parts.batch else {}
     epoch = {m: charts.arrow_rows(c) for m, c in progress.epoch_columns(parts.epoch).items()} if parts.epoch else {}
     end = parts.end
@@ -83,7 +83,7 @@ def read_job(manager: JobManager, job_id: str) -> Job | None:
 
 def _parts_of(manager: JobManager, job: Job) -> tuple[int, progress.JobEvents]:
     events = manager.events(job.id)
-    return len(events), _parts(str(manager.jobs_dir), job.id, len(events), events)
+    return len(events), _events_by_kind(str(manager.jobs_dir), job.id, len(events), events)
 
 
 def header(manager: JobManager, job: Job) -> None:

@@ -61,13 +61,6 @@ def batch_columns(batches: Sequence[BatchEvent], alpha: float | None = None,
     return columns
 
 
-def batch_frame(batches: Sequence[BatchEvent], alpha: float | None = None, max_points: int = 300) -> pd.DataFrame:
-    """batch_columns in long form: step, epoch, metric, value, smoothed."""
-    parts = [pd.DataFrame({**cols, "metric": metric}) for metric, cols in
-             batch_columns(batches, alpha, max_points).items()]
-    return pd.concat(parts, ignore_index=True)[["step", "epoch", "metric", "value", "smoothed"]]
-
-
 def epoch_columns(epochs: Sequence[EpochEvent | dict]) -> dict[str, dict[str, list]]:
     """Per-epoch train and validation values: for each metric, the columns epoch, split, value.
     Takes a live job's epoch events or a saved run's history rows (their JSON)."""

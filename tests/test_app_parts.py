@@ -168,11 +168,11 @@ def test_ema_matches_the_running_sum_it_replaced():
     np.testing.assert_allclose(progress.ema(values, alpha=0.1), expected, rtol=1e-12)
 
 
-def test_batch_and_epoch_frames():
+def test_batch_columns_and_epoch_frames():
     batches = [e for e in _events(20) if isinstance(e, BatchEvent)]
-    frame = progress.batch_frame(batches)
-    assert set(frame["metric"]) == {"loss", "accuracy"} and len(frame) == 40
-    assert len(progress.batch_frame(batches * 100, max_points=50)) <= 2 * 52
+    columns = progress.batch_columns(batches)
+    assert set(columns) == {"loss", "accuracy"} and sum(len(c["step"]) for c in columns.values()) == 40
+    assert sum(len(c["step"]) for c in progress.batch_columns(batches * 100, max_points=50).values()) <= 2 * 52
     epochs = progress.epoch_frame([EpochEvent(epoch=1, loss=0.6, accuracy=0.7, val_loss=0.5, val_accuracy=0.75)])
     assert len(epochs) == 4 and set(epochs["split"]) == {"train", "validation"}
     history = progress.epoch_frame([{"epoch": 1, "loss": 0.6, "accuracy": 0.7, "val_loss": 0.5, "val_accuracy": 0.75}])
