@@ -49,6 +49,8 @@ def check_nickname(text: str | None) -> str | None:
             raise NicknameError(f"a name cannot hold control or invisible characters (U+{ord(char):04X})")
         if not (char.isalnum() or char in PUNCTUATION or unicodedata.category(char)[0] == "M"):
             raise NicknameError(f"a name holds only letters, digits, spaces, '-', '_' and '.'; not {char!r}")
+    if not name[0].isalnum():  # nor a spreadsheet formula ('-', '=', '+', '@') in the board's CSV
+        raise NicknameError("a name starts with a letter or a digit")
     if "  " in name:
         raise NicknameError("a name cannot hold two spaces in a row")
     if name.casefold() in RESERVED:
