@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["home", "train", "predict", "inside", "compare", "runs"]
+PAGES = ["home", "train", "predict", "inside", "compare", "runs", "class_page"]
 TIMEOUT = 60  # per script run; generous because the machine is shared
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -421,6 +421,7 @@ def test_train_a_tiny_model_through_the_ui():
     other = new_app()
     other.switch_page("app_pages/train.py")
     other.query_params["job"] = job_id
+    other.query_params["key"] = at.query_params.get("key")  # the owner's link: the job id and its key
     other.run()
     assert job_state(other) == "done"
     tables = [d.value for d in other.dataframe if "job" in d.value.columns]
