@@ -9,6 +9,7 @@ stat per run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -29,6 +30,7 @@ class RunSummary:
     nickname: str | None = None
     challenge: str | None = None  # the challenge it was submitted for
     created: str | None = None
+    status: str | None = None  # "complete", or "stopped" when its student stopped it
     data: str | None = None
     config: dict = field(default_factory=dict)
     accuracy: float | None = None  # on its test split
@@ -38,6 +40,14 @@ class RunSummary:
     slices: dict = field(default_factory=dict)  # metrics.length_slices: accuracy on long and short reviews
     gradient: tuple[tuple[int, float, float], ...] = ()  # (epoch, ‖∂L/∂h_1‖, ‖∂L/∂h_T‖) per probed epoch
     error: str | None = None
+
+    def row(self) -> dict:
+        """The run as a row of runs.list_runs (what the run pickers and the Runs page list)."""
+        row = {"name": self.name, "path": self.path, "shipped": self.shipped}
+        if self.error:
+            return {**row, "error": self.error}
+        return {**row, "created": self.created, "cell": self.config.get("cell"), "status": self.status,
+                "test_accuracy": self.accuracy}
 
 
 def _json(path: Path, name: str) -> dict:
@@ -71,7 +81,7 @@ def summarize(path: Path, shipped: bool = False, gradients_for: frozenset[str] =
         meta, metrics, config = _json(path, "meta.json"), _json(path, "metrics.json"), _json(path, "config.json")
         slices = metrics.get("slices")
         summary = RunSummary(
-            **base, created=meta.get("created"), data=meta.get("data"), config=config,
+            **base, created=meta.get("created"), status=meta.get("status"), data=meta.get("data"), config=config,
             accuracy=_number(metrics.get("accuracy")), n=_number(metrics.get("n"), int),
             parameters=_number(meta.get("parameters"), int),
             train_seconds=_number((meta.get("timings") or {}).get("train_seconds")),
@@ -103,7 +113,7 @@ class Board:
     """Every run's summary, and a key that changes whenever one of them does (for what is built from it)."""
 
     runs: tuple[RunSummary, ...]
-    key: tuple
+    key: str  # a digest of every listed run's path and stamps
 
 
 def class_runs(runs_dir: Path = runs.RUNS_DIR, shipped_dir: Path = runs.SHIPPED_DIR,
@@ -123,4 +133,4 @@ def class_runs(runs_dir: Path = runs.RUNS_DIR, shipped_dir: Path = runs.SHIPPED_
         listed = {str(p) for p, _ in folders}
         for name in [k for k in _KNOWN if k not in listed and Path(k).parent in (Path(runs_dir), Path(shipped_dir))]:
             del _KNOWN[name]
-    return Board(tuple(found), tuple(key))
+    return Board(tuple(found), hashlib.sha256(repr(key).encode()).hexdigest())
