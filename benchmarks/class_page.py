@@ -118,7 +118,7 @@ def main() -> None:
     at.switch_page("app_pages/home.py")
     at.run()  # imports and the Home page's model: not the Class page's cost
     opened.clear()
-    at.switch_page("app_pages/class_page.py")
+    at.switch_page("app_pages/class.py")
     first = draw(at)
     rows = len(at.dataframe[0].value)
     npz = len(opened)

@@ -21,7 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["home", "train", "predict", "inside", "compare", "runs", "class_page"]
+PAGES = ["home", "train", "predict", "inside", "compare", "runs", "class"]
 TIMEOUT = 60  # per script run; generous because the machine is shared
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -42,13 +42,18 @@ def app_folders(tmp_path_factory):
         mp.setenv("SENTIMENT_RUNS_DIR", str(base / "runs"))
         mp.setenv("SENTIMENT_JOBS_DIR", str(base / "jobs"))
         yield base
-        from app import state
+        shut_down_managers(base)
 
-        for key, manager in list(state._MANAGERS.items()):
-            if key.startswith(str(base)):
-                manager.shutdown()
-                del state._MANAGERS[key]
-        state._job_manager.clear()
+
+def shut_down_managers(base: Path) -> None:
+    """Shut down the job managers the app made for folders under `base`, and forget them."""
+    from app import state
+
+    for key, manager in list(state._MANAGERS.items()):
+        if key.startswith(str(base)):
+            manager.shutdown()
+            del state._MANAGERS[key]
+    state._job_manager.clear()
 
 
 def new_app() -> AppTest:

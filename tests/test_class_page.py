@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from app import frames, state
 from sentiment_core.config import PRESETS
 from sentiment_core.people import MAX_NICKNAME
-from tests.test_app import TIMEOUT, texts
+from tests.test_app import TIMEOUT, shut_down_managers, texts
 from tests.test_class import TOKEN, clone, needs_notebook
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -29,11 +29,7 @@ def folders(tmp_path, monkeypatch):
     monkeypatch.setenv("SENTIMENT_MAX_TRAININGS", "0")
     monkeypatch.delenv("SENTIMENT_TEACHER_TOKEN", raising=False)
     yield tmp_path
-    for key, manager in list(state._MANAGERS.items()):
-        if key.startswith(str(tmp_path)):
-            manager.shutdown()
-            del state._MANAGERS[key]
-    state._job_manager.clear()
+    shut_down_managers(tmp_path)
 
 
 def session(page: str, **query: str) -> AppTest:
@@ -56,7 +52,7 @@ def test_the_board_ranks_marks_challenges_filters_and_downloads(folders):
           metrics={"accuracy": 0.87}, nickname="Ana")
     clone(runs_dir / "bob-big", "bob", "small-and-accurate", nickname="Bob")  # 322,113 parameters
     clone(runs_dir / "nobody", "cy", config=dict(cell="lstm"), metrics={"accuracy": 0.5})
-    at = session("class_page")
+    at = session("class")
     table = board(at)
     assert list(table["run"]) == ["best", "ana-small", "notebook", "bob-big", "nobody"]  # 90.2, 87, 85.6, 85.6, 50
     by_run = table.set_index("run")
@@ -91,10 +87,10 @@ def test_the_board_ranks_marks_challenges_filters_and_downloads(folders):
 @needs_notebook
 def test_teacher_token_off_wrong_and_right(folders, monkeypatch):
     clone(folders / "runs" / "ana-run", "ana", nickname="Ana")
-    at = session("class_page")
+    at = session("class")
     assert any("no teacher token" in i for i in texts(at.info)) and not at.text_input
     monkeypatch.setenv("SENTIMENT_TEACHER_TOKEN", TOKEN)
-    at = session("class_page")
+    at = session("class")
     at.text_input(key="class_token").input("wrong guess")
     at.button[0].click().run()  # the form's submit button
     assert any("not the teacher token" in e for e in texts(at.error))
@@ -127,7 +123,7 @@ def test_a_student_cannot_stop_another_students_job(monkeypatch):
     again = session("train", job=job_id, key=key)
     assert again.button(key="stop_button")
     # the teacher, signed in on the Class page, may stop it
-    teacher = session("class_page")
+    teacher = session("class")
     teacher.text_input(key="class_token").input(TOKEN)
     teacher.button[0].click().run()
     teacher.button(key="class_stop").click().run()
