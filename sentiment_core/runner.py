@@ -16,6 +16,7 @@ from .features import DEFAULT_CACHE, Encoded, prepare
 from .inference import Engine
 from .protocol import StatusEvent
 from .runs import Run
+from .text import PAD
 from .train import OnEvent, fit
 
 
@@ -88,7 +89,10 @@ over long spans still fool it; scores are not calibrated probabilities outside I
 
 
 def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
-    return metrics.evaluate(y, engine.predict_ids(x, batch_size=512))
+    """The test metrics, with accuracy on long and short reviews (`slices`, metrics.length_slices)."""
+    probabilities = engine.predict_ids(x, batch_size=512)
+    return {**metrics.evaluate(y, probabilities),
+            "slices": metrics.length_slices(y, probabilities, (np.asarray(x) != PAD).sum(axis=1))}
 
 
 @footprint.keras_without_tensorflow()  # saving would import TensorFlow (~440 MB) to look for its types
