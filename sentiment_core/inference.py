@@ -35,17 +35,32 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1 / (1 + e^-x), without overflow warnings
 
 
+def _sigmoid_inplace(x: np.ndarray) -> np.ndarray:
+    """`_sigmoid` computed in x's own memory (the same operations, so the same numbers)."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x += 1.0
+    x *= 0.5
+    return x
+
+
 def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent, bias, reverse: bool,
-                   trace: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+                   trace: bool, where: np.ndarray | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """One direction of one layer over a batch, for every member at once (leading axis M).
 
     x (M, B, T, E), mask (B, T); returns outputs (M, B, T, U), final h (M, B, U), traced states.
     The members ride along in the same NumPy calls, so an ensemble costs about one network's steps.
+    With `where` (B, T), x is (M, N, E): the distinct input rows, and `where` says which row each step reads.
     """
-    members, batch, steps, _ = x.shape
+    batch, steps = mask.shape
+    members = x.shape[0]
     units = recurrent.shape[-2]
     input_bias = bias[:, 0] if cell == "gru" else bias
-    projected = x @ kernel[:, None] + input_bias[:, None, None]  # all input projections in one matmul
+    if where is None:
+        projected = x @ kernel[:, None] + input_bias[:, None, None]  # all input projections in one matmul
+    else:  # each distinct row projected once (a batch of variants of one review shares nearly all of them)
+        distinct = x @ kernel + input_bias[:, None]
     recurrent_bias = bias[:, 1][:, None] if cell == "gru" else None
     h = np.zeros((members, batch, units), dtype=np.float32)
     c = np.zeros_like(h)
@@ -53,28 +68,47 @@ def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent
     names = ("h", "c", *GATES[cell]) if cell == "lstm" else ("h", *GATES[cell])
     traced = {n: np.zeros((members, batch, steps, units), dtype=np.float32) for n in names} if trace else {}
     gates: dict[str, np.ndarray] = {}
+    whole = mask.all(axis=0)  # steps that are real in every row need no `where`
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-        xp = projected[:, :, t]
+        # The cell's operations in place, in the order of the equations above: the same numbers, fewer arrays.
+        xp = projected[:, :, t] if where is None else distinct[:, where[:, t]]
         if cell == "simple_rnn":
-            new_h = np.tanh(xp + h @ recurrent)
+            new_h = h @ recurrent
+            new_h += xp
+            np.tanh(new_h, out=new_h)
         elif cell == "lstm":
-            z = xp + h @ recurrent
-            i, f, g, o = np.split(z, 4, axis=-1)
-            i, f, o = _sigmoid(i), _sigmoid(f), _sigmoid(o)
-            new_c = f * c + i * np.tanh(g)
-            new_h = o * np.tanh(new_c)
+            z = h @ recurrent
+            z += xp
+            _sigmoid_inplace(z[..., : 2 * units])
+            i, f = z[..., :units], z[..., units : 2 * units]
+            g, o = np.tanh(z[..., 2 * units : 3 * units]), _sigmoid_inplace(z[..., 3 * units :])
+            new_c = f * c
+            g *= i
+            new_c += g
+            new_h = np.tanh(new_c)
+            new_h *= o
             gates = {"input": i, "forget": f, "output": o}
         else:
-            m = h @ recurrent + recurrent_bias
-            xz, xr, xn = np.split(xp, 3, axis=-1)
-            mz, mr, mn = np.split(m, 3, axis=-1)
-            z, r = _sigmoid(xz + mz), _sigmoid(xr + mr)
-            new_h = z * h + (1.0 - z) * np.tanh(xn + r * mn)
+            m = h @ recurrent
+            m += recurrent_bias
+            zr = _sigmoid_inplace(xp[..., : 2 * units] + m[..., : 2 * units])
+            z, r = zr[..., :units], zr[..., units:]
+            n = r * m[..., 2 * units :]
+            n += xp[..., 2 * units :]
+            np.tanh(n, out=n)
+            n *= 1.0 - z
+            new_h = z * h
+            new_h += n
             gates = {"update": z, "reset": r}
-        keep = mask[:, t : t + 1]
-        h = np.where(keep, new_h, h)
-        if cell == "lstm":
-            c = np.where(keep, new_c, c)
+        if whole[t]:
+            h = new_h
+            if cell == "lstm":
+                c = new_c
+        else:
+            keep = mask[:, t : t + 1]
+            h = np.where(keep, new_h, h)
+            if cell == "lstm":
+                c = np.where(keep, new_c, c)
         outputs[:, :, t] = h
         if trace:
             traced["h"][:, :, t] = h
@@ -143,16 +177,15 @@ class Engine:
             # (Pre/post padding keeps the remaining steps contiguous, so bigrams are unchanged.)
             active = mask.any(axis=0)
             token_ids, mask = token_ids[:, active], mask[:, active]
-        x = self._embed(EMBEDDING, token_ids)
-        if c.bigram_buckets:  # the model's hash, in int64 (the ids may come as int32)
-            x = x + self._embed(BIGRAMS, bigram_ids(token_ids.astype(np.int64), c.bigram_buckets, np))
+        x, where = self._distinct_inputs(token_ids)
         traces, finals = [], []
         for layer in range(1, c.layers + 1):
             outs, finals, traced = [], [], {}
             for direction in self.directions:
                 kernel, recurrent, bias = (self.w[rnn_key(layer, direction, part)] for part in RNN_PARTS)
                 out, final, tr = _run_direction(c.cell, x, mask, kernel, recurrent, bias,
-                                                reverse=direction == "backward", trace=trace)
+                                                reverse=direction == "backward", trace=trace,
+                                                where=where if layer == 1 else None)
                 outs.append(out)
                 finals.append(final)
                 traced[direction] = tr
@@ -161,17 +194,33 @@ class Engine:
         if c.pooling == "last":
             features = np.concatenate(finals, axis=-1)
         elif c.pooling == "max":
-            features = np.where(mask[None, ..., None], x, -1e9).max(axis=2)
+            features = (x if mask.all() else np.where(mask[None, ..., None], x, -1e9)).max(axis=2)
         else:
             weights = mask[None, ..., None].astype(np.float32)
             features = (x * weights).sum(axis=2) / np.maximum(weights.sum(axis=2), 1.0)
         return self._heads(features), features, traces
 
+    def _distinct_inputs(self, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first layer's distinct input vectors (M, N, E) and which one each step reads (B, T).
+
+        A step's input is its word's embedding plus, with bigrams, its bigram's: one per (word, bigram) pair.
+        """
+        ids = token_ids.astype(np.int64)  # the model's hash needs int64 (the ids may come as int32)
+        buckets = self.config.bigram_buckets
+        pairs = ids * buckets + bigram_ids(ids, buckets, np) if buckets else ids
+        distinct, where = np.unique(pairs, return_inverse=True)
+        if not buckets:
+            return self._embed(EMBEDDING, distinct), where.reshape(ids.shape)
+        x = self._embed(EMBEDDING, distinct // buckets) + self._embed(BIGRAMS, distinct % buckets)
+        return x, where.reshape(ids.shape)
+
     def _embed(self, table: str, ids: np.ndarray) -> np.ndarray:
-        """(M, B, T, D) rows of an embedding table; a cut table is held as rows times a basis."""
+        """(M, *ids.shape, D) rows of an embedding table; a cut table is held as rows times a basis."""
         rows = self.w[table][:, ids]
         basis = self.w.get(table + BASIS)
-        return rows if basis is None else np.matmul(rows, basis[:, None])
+        if basis is None:
+            return rows
+        return np.matmul(rows, basis.reshape(basis.shape[0], *[1] * (np.ndim(ids) - 1), *basis.shape[1:]))
 
     def _heads(self, features: np.ndarray) -> np.ndarray:
         """(M, B, F) -> (M, B): each member's head on its own features."""
@@ -243,10 +292,15 @@ class Engine:
 
         mode 'unk' replaces the word by the out-of-vocabulary id, 'remove' deletes it. Raises NoWordsError.
         """
+        tokens, _, deltas = self.occlusion_scored(text, mode)
+        return tokens, deltas
+
+    def occlusion_scored(self, text: str, mode: str = "unk") -> tuple[list[Token], float, np.ndarray]:
+        """`occlusion`, with the review's own probability, which it computes in the same batch."""
         c = self.config
         tokens = self.tokens(text, words_required=True)
         ids = [t.id for t in tokens]
         variants = [ids[:i] + ([OOV] if mode == "unk" else []) + ids[i + 1 :] for i in range(len(ids))]
         batch = pad([ids, *variants], c.maxlen, c.padding, c.truncating)
         probs = np.concatenate([self.forward(batch[i : i + 256])[0] for i in range(0, len(batch), 256)])
-        return tokens, probs[0] - probs[1:]
+        return tokens, float(probs[0]), probs[0] - probs[1:]
