@@ -44,6 +44,43 @@ def _sigmoid_inplace(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def _step(cell: str, xp: np.ndarray, h: np.ndarray, c: np.ndarray, recurrent: np.ndarray,
+          recurrent_bias: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """One step of a cell for every member and row: new h, new c (LSTM; else c as given) and the gates.
+
+    The operations run in place, in the order of the equations above: the same numbers, fewer arrays.
+    xp is the step's input projection (x K + b), (M, B, G); h and c (M, B, U).
+    """
+    units = recurrent.shape[-2]
+    if cell == "simple_rnn":
+        new_h = h @ recurrent
+        new_h += xp
+        return np.tanh(new_h, out=new_h), c, {}
+    if cell == "lstm":
+        z = h @ recurrent
+        z += xp
+        _sigmoid_inplace(z[..., : 2 * units])
+        i, f = z[..., :units], z[..., units : 2 * units]
+        g, o = np.tanh(z[..., 2 * units : 3 * units]), _sigmoid_inplace(z[..., 3 * units :])
+        new_c = f * c
+        g *= i
+        new_c += g
+        new_h = np.tanh(new_c)
+        new_h *= o
+        return new_h, new_c, {"input": i, "forget": f, "output": o}
+    m = h @ recurrent
+    m += recurrent_bias
+    zr = _sigmoid_inplace(xp[..., : 2 * units] + m[..., : 2 * units])
+    z, r = zr[..., :units], zr[..., units:]
+    n = r * m[..., 2 * units :]
+    n += xp[..., 2 * units :]
+    np.tanh(n, out=n)
+    n *= 1.0 - z
+    new_h = z * h
+    new_h += n
+    return new_h, c, {"update": z, "reset": r}
+
+
 def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent, bias, reverse: bool,
                    trace: bool, where: np.ndarray | None = None,
                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -67,39 +104,10 @@ def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent
     outputs = np.zeros((members, batch, steps, units), dtype=np.float32)
     names = ("h", "c", *GATES[cell]) if cell == "lstm" else ("h", *GATES[cell])
     traced = {n: np.zeros((members, batch, steps, units), dtype=np.float32) for n in names} if trace else {}
-    gates: dict[str, np.ndarray] = {}
     whole = mask.all(axis=0)  # steps that are real in every row need no `where`
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-        # The cell's operations in place, in the order of the equations above: the same numbers, fewer arrays.
         xp = projected[:, :, t] if where is None else distinct[:, where[:, t]]
-        if cell == "simple_rnn":
-            new_h = h @ recurrent
-            new_h += xp
-            np.tanh(new_h, out=new_h)
-        elif cell == "lstm":
-            z = h @ recurrent
-            z += xp
-            _sigmoid_inplace(z[..., : 2 * units])
-            i, f = z[..., :units], z[..., units : 2 * units]
-            g, o = np.tanh(z[..., 2 * units : 3 * units]), _sigmoid_inplace(z[..., 3 * units :])
-            new_c = f * c
-            g *= i
-            new_c += g
-            new_h = np.tanh(new_c)
-            new_h *= o
-            gates = {"input": i, "forget": f, "output": o}
-        else:
-            m = h @ recurrent
-            m += recurrent_bias
-            zr = _sigmoid_inplace(xp[..., : 2 * units] + m[..., : 2 * units])
-            z, r = zr[..., :units], zr[..., units:]
-            n = r * m[..., 2 * units :]
-            n += xp[..., 2 * units :]
-            np.tanh(n, out=n)
-            n *= 1.0 - z
-            new_h = z * h
-            new_h += n
-            gates = {"update": z, "reset": r}
+        new_h, new_c, gates = _step(cell, xp, h, c, recurrent, recurrent_bias)
         if whole[t]:
             h = new_h
             if cell == "lstm":
@@ -117,6 +125,67 @@ def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent
             for name, value in gates.items():
                 traced[name][:, :, t] = value
     return outputs, h, traced
+
+
+def _occluded_direction(cell: str, pooling: str, base_in: np.ndarray, at_word: np.ndarray, at_next: np.ndarray,
+                        starts: np.ndarray, words: np.ndarray, nexts: np.ndarray, recurrent: np.ndarray,
+                        recurrent_bias: np.ndarray | None, reverse: bool) -> np.ndarray:
+    """One direction of a one-layer model over V variants of one review, each read only where it differs.
+
+    base_in (M, L, G): the review's input projection per step; a variant reads at_word[:, v] at step
+    words[v] and, where nexts[v] >= 0, at_next[:, v] at step nexts[v] (its bigram there changed), and the
+    review's input elsewhere. Before steps[v] in reading order its states are the review's own, so it starts
+    there from the review's state. Returns the pooled features (M, V, U), as `Engine.forward_members` pools.
+    """
+    members, steps, _ = base_in.shape
+    variants, units = len(starts), recurrent.shape[-2]
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    base_h = np.zeros((members, steps, units), np.float32)
+    base_c = np.zeros_like(base_h)
+    h = c = np.zeros((members, 1, units), np.float32)
+    for t in order:  # the review itself
+        h, c, _ = _step(cell, base_in[:, t : t + 1], h, c, recurrent, recurrent_bias)
+        base_h[:, t], base_c[:, t] = h[:, 0], c[:, 0]
+    before = None  # per step, the review's pool over the steps read up to it (forwards: 0..t; backwards: t..)
+    if pooling != "last":
+        accumulate = np.maximum.accumulate if pooling == "max" else np.cumsum
+        before = accumulate(base_h[:, ::-1], axis=1)[:, ::-1] if reverse else accumulate(base_h, axis=1)
+    h_all = np.zeros((members, variants, units), np.float32)
+    c_all = np.zeros_like(h_all)
+    pool = np.full_like(h_all, -np.inf if pooling == "max" else 0.0)
+    low, high = (variants, variants) if reverse else (0, 0)  # the active variants: [low, high)
+    for t in order:
+        if reverse:  # variants whose first differing step (backwards) is t or later
+            new_low = int(np.searchsorted(starts, t, side="left"))
+            fresh = slice(new_low, low)
+            low = new_low
+        else:
+            new_high = int(np.searchsorted(starts, t, side="right"))
+            fresh = slice(high, new_high)
+            high = new_high
+        if fresh.start < fresh.stop:
+            prior = t + 1 if reverse else t - 1
+            if 0 <= prior < steps:
+                h_all[:, fresh], c_all[:, fresh] = base_h[:, prior : prior + 1], base_c[:, prior : prior + 1]
+                if before is not None:
+                    pool[:, fresh] = before[:, prior : prior + 1]
+        if low >= high:
+            continue
+        xp = np.repeat(base_in[:, t : t + 1], high - low, axis=1)
+        v = int(np.searchsorted(words, t))  # the variant whose word is at t, and the one whose next step is t
+        if v < variants and words[v] == t and low <= v < high:
+            xp[:, v - low] = at_word[:, v]
+        if low <= v - 1 < high and words[v - 1] == t - 1 and nexts[v - 1] == t:
+            xp[:, v - 1 - low] = at_next[:, v - 1]
+        new_h, new_c, _ = _step(cell, xp, h_all[:, low:high], c_all[:, low:high], recurrent, recurrent_bias)
+        h_all[:, low:high], c_all[:, low:high] = new_h, new_c
+        if pooling == "max":
+            np.maximum(pool[:, low:high], new_h, out=pool[:, low:high])
+        elif pooling == "mean":
+            pool[:, low:high] += new_h
+    if pooling == "last":
+        return h_all
+    return pool / np.float32(steps) if pooling == "mean" else pool
 
 
 @dataclass(frozen=True)
@@ -300,7 +369,42 @@ class Engine:
         c = self.config
         tokens = self.tokens(text, words_required=True)
         ids = [t.id for t in tokens]
+        if mode == "unk" and c.layers == 1:
+            p = float(self.forward(pad([ids], c.maxlen, c.padding, c.truncating))[0][0])
+            return tokens, p, p - self._occluded_one_layer(ids)
         variants = [ids[:i] + ([OOV] if mode == "unk" else []) + ids[i + 1 :] for i in range(len(ids))]
         batch = pad([ids, *variants], c.maxlen, c.padding, c.truncating)
         probs = np.concatenate([self.forward(batch[i : i + 256])[0] for i in range(0, len(batch), 256)])
         return tokens, float(probs[0]), probs[0] - probs[1:]
+
+    def _occluded_one_layer(self, ids: list[int]) -> np.ndarray:
+        """p(review with token t read as unknown), for every t, of a one-layer model (`occlusion`'s variants).
+
+        Reading every variant whole costs a review's steps per word. A variant differs from the review only at
+        its word (and, with bigrams, at the next step), so reading forwards its states before the word are the
+        review's own, and reading backwards those after it: each direction starts a variant there from the
+        review's state, about half the steps. The same numbers as the whole reading (tests/test_lab.py).
+        """
+        c = self.config
+        if c.mask:  # the steps of a masked model's batch of same-length variants: the words alone
+            row, words = np.asarray(ids, np.int64), np.arange(len(ids))
+        else:
+            row, words = pad([ids], c.maxlen, c.padding, c.truncating)[0].astype(np.int64), self.positions(len(ids))
+        steps = len(row)
+        nexts = np.where(words + 1 < steps, words + 1, -1) if c.bigram_buckets else np.full(len(ids), -1)
+        previous = np.where(words > 0, row[np.maximum(words - 1, 0)], 0)
+        windows = np.stack([previous, np.full(len(ids), OOV), row[np.minimum(words + 1, steps - 1)]], axis=1)
+        x_row, where_row = self._distinct_inputs(row[None])
+        x_win, where_win = self._distinct_inputs(windows)  # (previous, unknown, next): the variant's changed inputs
+        features = []
+        for direction in self.directions:
+            kernel, recurrent, bias = (self.w[rnn_key(1, direction, part)] for part in RNN_PARTS)
+            input_bias = (bias[:, 0] if c.cell == "gru" else bias)[:, None]
+            recurrent_bias = bias[:, 1][:, None] if c.cell == "gru" else None
+            windowed = x_win @ kernel + input_bias
+            reverse = direction == "backward"
+            starts = np.where(nexts >= 0, nexts, words) if reverse else words
+            features.append(_occluded_direction(
+                c.cell, c.pooling, (x_row @ kernel + input_bias)[:, where_row[0]], windowed[:, where_win[:, 1]],
+                windowed[:, where_win[:, 2]], starts, words, nexts, recurrent, recurrent_bias, reverse))
+        return self._heads(np.concatenate(features, axis=-1)).mean(axis=0)

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MODEL_SHAPES
+from conftest import ENSEMBLE, MODEL_SHAPES
 
 from sentiment_core import counterfactual as cf
 from sentiment_core import mistakes, runs
 from sentiment_core.inference import Engine
-from sentiment_core.text import NoWordsError, tokenize
+from sentiment_core.text import OOV, NoWordsError, pad, tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = {name: runs.SHIPPED_DIR / name for name in ("notebook", "best")}
@@ -122,6 +122,40 @@ def test_every_part_works_on_a_stacked_bidirectional_model(trained):
         words = list(original.words)
         words[s.position] = s.replacement
         assert abs(float(engine.predict([" ".join(words)])[0]) - s.probability) < 1e-5
+
+
+# ---------------------------------------------------------------- occlusion, each variant read where it differs
+ONE_LAYER = [name for name, shape in MODEL_SHAPES.items() if shape.get("layers", 1) == 1]
+
+
+def whole_reading(engine: Engine, ids: list[int]) -> np.ndarray:
+    """Occlusion's variants read whole, as Engine.occlusion did before (the definition, held to Keras)."""
+    c = engine.config
+    variants = [ids[:i] + [OOV] + ids[i + 1 :] for i in range(len(ids))]
+    return engine.forward(pad(variants, c.maxlen, c.padding, c.truncating))[0]
+
+
+def check_occlusion(engine: Engine, texts: list[str]) -> None:
+    for text in texts:
+        tokens = engine.tokens(text)
+        ids = [t.id for t in tokens]
+        fast = engine._occluded_one_layer(ids)
+        np.testing.assert_allclose(fast, whole_reading(engine, ids), atol=1e-6, err_msg=text)
+        p = float(engine.forward(pad([ids], engine.config.maxlen, engine.config.padding))[0][0])
+        np.testing.assert_allclose(engine.occlusion(text)[1], p - fast, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", ONE_LAYER)
+def test_occlusion_reads_each_variant_from_where_it_differs(trained, sample_halves, shape):
+    engine = Engine.from_run(trained(**MODEL_SHAPES[shape]))  # the models test_inference holds to Keras
+    _, test = sample_halves
+    check_occlusion(engine, [REVIEW, "great", "not good", test.texts[0]])  # the last is longer than maxlen
+
+
+def test_occlusion_of_the_ensemble_and_the_shipped_runs(trained, shipped, sample_halves):
+    _, test = sample_halves
+    check_occlusion(Engine.from_run(trained(**ENSEMBLE)), [REVIEW, test.texts[1]])
+    check_occlusion(shipped, [REVIEW, test.texts[2]])
 
 
 # ---------------------------------------------------------------- confident mistakes
