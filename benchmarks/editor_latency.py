@@ -5,8 +5,11 @@
 An edit is what the page computes after a click: the edited version's probability and per-word attributions
 (counterfactual.score: Engine.occlusion_scored, the review and each word hidden in turn, in one batch); the
 original's are cached. The edits cycle through change, delete and insert at random positions of a review of
-`--words` words taken from the bundled sample. Prints p50/p95 of wall-clock and CPU time per edit, and of a
-plain prediction of the same review for scale (on a busy machine both grow alike).
+`--words` words taken from the bundled sample. Prints p50/p95 of wall-clock and CPU time per edit, and of the
+edited review's probability alone (Engine.predict) for scale: on a busy machine both grow alike.
+
+OpenBLAS threads its small matrix products; on a loaded machine that costs several times the CPU (measured
+here: 5.3 s against 0.58 s of CPU per edit with `best`). Compare with OPENBLAS_NUM_THREADS=1 in the environment.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ def measure(engine: Engine, text: str, edits: int, seed: int = 0) -> dict[str, n
     rng = random.Random(seed)
     words = cf.words_of(engine, text)
     cf.score(engine, words)  # warm up
-    found: dict[str, list] = {"edit wall": [], "edit cpu": [], "predict wall": [], "predict cpu": []}
+    found: dict[str, list] = {"edit wall": [], "edit cpu": [], "probability only wall": [],
+                              "probability only cpu": []}
     for k in range(edits):
         action = ("change", "delete", "insert")[k % 3]
         position = rng.randrange(len(words))
@@ -51,8 +55,8 @@ def measure(engine: Engine, text: str, edits: int, seed: int = 0) -> dict[str, n
         found["edit wall"].append(wall)
         found["edit cpu"].append(cpu)
         wall, cpu = timed(lambda e=edited: engine.predict([cf.text_of(e)]))
-        found["predict wall"].append(wall)
-        found["predict cpu"].append(cpu)
+        found["probability only wall"].append(wall)
+        found["probability only cpu"].append(cpu)
     return {k: np.asarray(v) * 1e3 for k, v in found.items()}
 
 
