@@ -78,7 +78,7 @@ def occlusion(run: runs.Run, engine: Engine, text: str) -> tuple[list[Token], np
 
 
 # The editor's versions and suggestions, and a run's mistakes, cached the same way (per run version and text).
-@st.cache_data(max_entries=256, show_spinner=False)
+@st.cache_data(max_entries=256, show_spinner="Scoring the edit…")
 def _score(path: str, mtime: float, words: tuple[str, ...], _engine: Engine) -> counterfactual.Scored:
     return counterfactual.score(_engine, words)
 
