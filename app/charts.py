@@ -211,3 +211,18 @@ def class_chart(frame: pd.DataFrame, x: str, height: int = 360) -> alt.Chart:
         tooltip=["run", "student", alt.Tooltip("test accuracy:Q", format=".2%"),
                  alt.Tooltip(field=x, type="quantitative" if numeric else "nominal")],
     ).properties(height=height)
+
+
+def slices_chart(frame: pd.DataFrame, overall: float, height: int = 110) -> alt.Chart:
+    """Accuracy per slice (frames.slices_frame): one row of bars per kind of slice, the overall accuracy dashed."""
+    base = alt.Chart().encode(
+        y=alt.Y("value:N", title=None, sort=alt.EncodingSortField("order")),
+        tooltip=["slice:N", "value:N", alt.Tooltip("n:Q", format=","), alt.Tooltip("accuracy:Q", format=".1%")])
+    bars = base.mark_bar().encode(
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("accuracy:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[0.5, 1]), legend=None))
+    labels = base.mark_text(align="left", dx=3).encode(x="accuracy:Q", text=alt.Text("accuracy:Q", format=".1%"))
+    rule = base.mark_rule(strokeDash=[4, 4], color="gray").encode(x="overall:Q")
+    return alt.layer(bars, labels, rule, data=frame.assign(overall=overall)).properties(height=height).facet(
+        row=alt.Row("slice:N", title=None, sort=["length", "negation", "contrast", "rating"])
+    ).resolve_scale(y="independent")
