@@ -66,6 +66,23 @@ def by_distance(engine: Engine, token_lists: list[list[int]], distances: int) ->
     return np.mean(rows, axis=0)
 
 
+def forgetting_curve(engine: Engine, texts: list[str], distances: int = 100, count: int = 100
+                     ) -> tuple[np.ndarray, int]:
+    """`by_distance` over the first `count` of `texts` that are at least `distances` words long as the model
+    reads them (at most maxlen: `distances` is cut to it), and how many there were. Raises ValueError if none."""
+    distances = min(distances, engine.config.maxlen)
+    lists = []
+    for text in texts:
+        ids = [t.id for t in engine.tokens(text)]
+        if len(ids) >= distances:
+            lists.append(ids)
+            if len(lists) == count:
+                break
+    if not lists:
+        raise ValueError(f"no review is at least {distances} words long")
+    return by_distance(engine, lists, distances), len(lists)
+
+
 def _gradients(engine: Engine, token_ids: np.ndarray) -> np.ndarray:
     c, w = engine.config, engine.w
     steps = token_ids.shape[1]
