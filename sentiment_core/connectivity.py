@@ -177,62 +177,79 @@ def _backward_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recu
     """∂s/∂x (M, B, T, E) of one direction of one layer, given ∂s/∂outputs (M, B, T, U) and ∂s/∂final h.
 
     `out` holds the state after each step (carried through masked steps), `cells` an LSTM's cell
-    states. The gates are recomputed for all steps at once from the previous states, then one loop
-    runs backwards through time, carrying ∂s/∂h (and ∂s/∂c) through h R and through masked steps.
+    states. The gates and their derivatives are computed for all steps at once from the previous
+    states, time-major so that each step's slice is contiguous; then one loop runs backwards through
+    time, carrying ∂s/∂h (and ∂s/∂c) through h R and through masked steps.
     """
-    steps = x.shape[2]
-    order = list(range(steps - 1, -1, -1) if reverse else range(steps))
-    previous = np.zeros_like(out)  # the state before each step, in the direction's reading order
-    for a, b in zip(order[1:], order[:-1], strict=True):
-        previous[:, :, a] = out[:, :, b]
-    input_bias = bias[:, 0] if cell == "gru" else bias
-    xp = x @ kernel[:, None] + input_bias[:, None, None]
-    hr = previous @ recurrent[:, None]
     units = recurrent.shape[-2]
+
+    def time_major(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(a, 2, 0))  # (M, B, T, ...) -> (T, M, B, ...)
+
+    def before(a: np.ndarray) -> np.ndarray:
+        """The value before each step in the direction's reading order (zeros before the first)."""
+        shifted = np.zeros_like(a)
+        if reverse:
+            shifted[:-1] = a[1:]
+        else:
+            shifted[1:] = a[:-1]
+        return shifted
+
+    out = time_major(out)
+    previous = before(out)
+    input_bias = bias[:, 0] if cell == "gru" else bias
+    xp = time_major(x) @ kernel + input_bias[:, None]  # (T, M, B, G)
+    hr = previous @ recurrent
     if cell == "simple_rnn":
-        tanh_a = np.tanh(xp + hr)
+        slope = 1.0 - np.tanh(xp + hr) ** 2
     elif cell == "lstm":
         z = xp + hr
         i, f, o = (_sigmoid(z[..., k * units : (k + 1) * units]) for k in (0, 1, 3))
         g = np.tanh(z[..., 2 * units : 3 * units])
-        previous_c = np.zeros_like(cells)
-        for a, b in zip(order[1:], order[:-1], strict=True):
-            previous_c[:, :, a] = cells[:, :, b]
+        previous_c = before(time_major(cells))
         tanh_c = np.tanh(f * previous_c + i * g)
+        # ∂c/∂(pre-activations of i, f, g) per unit of ∂c, and ∂h/∂(pre-activation of o) per unit of ∂h
+        gate_slopes = np.concatenate([g * i * (1.0 - i), previous_c * f * (1.0 - f), i * (1.0 - g * g)], axis=-1)
+        output_slope = tanh_c * o * (1.0 - o)
+        through_c = o * (1.0 - tanh_c * tanh_c)
     else:
-        m = hr + bias[:, 1][:, None, None]
+        m = hr + bias[:, 1][:, None]
         zr = _sigmoid(xp[..., : 2 * units] + m[..., : 2 * units])
-        z, r = zr[..., :units], zr[..., units:]
+        z, r = zr[..., :units], np.ascontiguousarray(zr[..., units:])
         mn = m[..., 2 * units :]
         n = np.tanh(xp[..., 2 * units :] + r * mn)
+        n_slope = (1.0 - z) * (1.0 - n * n)  # ∂h/∂(pre-activation of n)
+        z_slope = (previous - n) * z * (1.0 - z)  # ∂h/∂(pre-activation of z)
+        r_slope = mn * r * (1.0 - r)  # ∂(pre-activation of n)/∂(pre-activation of r)
+        z = np.ascontiguousarray(z)
 
+    d_out = time_major(d_out)
+    keep = mask.T[:, None, :, None].astype(np.float32)  # (T, 1, B, 1)
     d_xp = np.zeros_like(xp)
     d_h = d_final.astype(np.float32)
     d_c = np.zeros_like(d_h)
     recurrent_t = np.swapaxes(recurrent, -1, -2)  # (M, G, U)
-    for t in reversed(order):  # from the direction's last step back to its first
-        d_h = d_h + d_out[:, :, t]
-        keep = mask[:, t : t + 1].astype(np.float32)
-        d_new = keep * d_h
+    for t in (range(xp.shape[0]) if reverse else range(xp.shape[0] - 1, -1, -1)):  # the direction's last step first
+        d_h = d_h + d_out[t]
+        d_new = keep[t] * d_h
+        carried = (1.0 - keep[t]) * d_h
         if cell == "simple_rnn":
-            d_pre = d_new * (1.0 - tanh_a[:, :, t] ** 2)
-            d_xp[:, :, t] = d_pre
-            d_h = (1.0 - keep) * d_h + d_pre @ recurrent_t
+            d_pre = d_xp[t]
+            np.multiply(d_new, slope[t], out=d_pre)
+            d_h = carried + d_pre @ recurrent_t
         elif cell == "lstm":
-            tc = tanh_c[:, :, t]
-            d_cell = keep * d_c + d_new * o[:, :, t] * (1.0 - tc * tc)
-            it, ft, gt, ot = i[:, :, t], f[:, :, t], g[:, :, t], o[:, :, t]
-            d_pre = np.concatenate([d_cell * gt * it * (1.0 - it), d_cell * previous_c[:, :, t] * ft * (1.0 - ft),
-                                    d_cell * it * (1.0 - gt * gt), d_new * tc * ot * (1.0 - ot)], axis=-1)
-            d_xp[:, :, t] = d_pre
-            d_c = (1.0 - keep) * d_c + d_cell * ft
-            d_h = (1.0 - keep) * d_h + d_pre @ recurrent_t
+            d_cell = keep[t] * d_c + d_new * through_c[t]
+            d_pre = d_xp[t]
+            np.multiply(np.tile(d_cell, 3), gate_slopes[t], out=d_pre[..., : 3 * units])
+            np.multiply(d_new, output_slope[t], out=d_pre[..., 3 * units :])
+            d_c = (1.0 - keep[t]) * d_c + d_cell * f[t]
+            d_h = carried + d_pre @ recurrent_t
         else:
-            zt, rt, nt = z[:, :, t], r[:, :, t], n[:, :, t]
-            d_n = d_new * (1.0 - zt) * (1.0 - nt * nt)
-            d_z = d_new * (previous[:, :, t] - nt) * zt * (1.0 - zt)
-            d_r = d_n * mn[:, :, t] * rt * (1.0 - rt)
-            d_xp[:, :, t] = np.concatenate([d_z, d_r, d_n], axis=-1)
-            d_m = np.concatenate([d_z, d_r, d_n * rt], axis=-1)
-            d_h = (1.0 - keep) * d_h + d_new * zt + d_m @ recurrent_t
-    return d_xp @ np.swapaxes(kernel, -1, -2)[:, None]
+            d_pre = d_xp[t]
+            d_n = np.multiply(d_new, n_slope[t], out=d_pre[..., 2 * units :])
+            np.multiply(d_new, z_slope[t], out=d_pre[..., :units])
+            np.multiply(d_n, r_slope[t], out=d_pre[..., units : 2 * units])
+            d_m = d_pre.copy()
+            d_m[..., 2 * units :] *= r[t]
+            d_h = carried + d_new * z[t] + d_m @ recurrent_t
+    return np.moveaxis(d_xp @ np.swapaxes(kernel, -1, -2), 0, 2)
