@@ -26,8 +26,7 @@ needs_notebook = pytest.mark.skipif(not (NOTEBOOK / "manifest.json").is_file(), 
 TEXTS = ["A wonderful, moving film.", "Dull<br />and far too long; I didn't like it!", "not good at all",
          "Don\u2019t miss it: the best film of the year", "zzzz qqqq"]
 # Shapes the script writes differently: each cell, stacked, bidirectional, pooling, bigrams, word dropout...
-SHAPES = {"lstm": dict(cell="lstm"), "gru": dict(cell="gru"),
-          "bidirectional_gru": dict(cell="gru", bidirectional=True),
+SHAPES = {"bidirectional_gru": dict(cell="gru", bidirectional=True),
           "stacked_max_lstm": dict(cell="lstm", layers=2, pooling="max", head_dropout=0.2),
           "bi_post_mean_simple_rnn": dict(cell="simple_rnn", bidirectional=True, padding="post", pooling="mean",
                                           truncating="post"),

@@ -1,4 +1,5 @@
-"""The app's path (load a run, predict, read, occlude, connectivity, export a script) never imports TensorFlow, Keras or JAX, nor training code."""
+"""The app's path (load a run, predict, read, occlude, connectivity, export a script) never imports TensorFlow,
+Keras or JAX, nor training code."""
 
 from __future__ import annotations
 
