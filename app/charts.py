@@ -117,6 +117,27 @@ def as_it_reads_chart(frame: pd.DataFrame, height: int = 260) -> alt.Chart:
     return alt.layer(rule, line, points).properties(height=height)
 
 
+def connectivity_chart(frame: pd.DataFrame, height: int = 200) -> alt.Chart:
+    """Bars per word position (the x axis of as_it_reads_chart): ‖∂ score / ∂ word‖; rows: reading_frame's
+    plus connectivity."""
+    return alt.Chart(frame).mark_bar(color="#4c78a8").encode(
+        x=alt.X("position:Q", title="word position", scale=alt.Scale(nice=False)),
+        y=alt.Y("connectivity:Q", title="‖∂ logit / ∂ word‖"),
+        tooltip=["position:Q", "word:N", alt.Tooltip("connectivity:Q", format=".3g")],
+    ).properties(height=height)
+
+
+def forgetting_chart(frame: pd.DataFrame, height: int = 320) -> alt.Chart:
+    """forgetting_frame: one line per run, relative connectivity by distance from the end, log scale."""
+    return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
+        x=alt.X("distance:Q", title="distance from the last word read (1 = the last word)"),
+        y=alt.Y("relative:Q", scale=alt.Scale(type="log"), title="connectivity ÷ the last word's, log scale"),
+        color=alt.Color("run:N", title=None, scale=RUN_COLORS, legend=RUN_LEGEND),
+        tooltip=["run:N", "distance:Q", alt.Tooltip("relative:Q", format=".3g"),
+                 alt.Tooltip("connectivity:Q", format=".3g", title="mean ‖∂ logit / ∂ word‖")],
+    ).properties(height=height)
+
+
 def heatmap(frame: pd.DataFrame, value_title: str, bounded: tuple[float, float] | None = None,
             scheme: str = "redblue", height: int | None = None) -> alt.Chart:
     """Units (rows) x words (columns); words are labelled '3 movie' so repeats stay apart."""

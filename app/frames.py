@@ -62,6 +62,16 @@ def reading_frame(tokens: Sequence[Token], as_it_reads: Sequence[float]) -> pd.D
                          "unknown": [t.oov for t in tokens]})
 
 
+def forgetting_frame(curves: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per run (label -> mean connectivity at distance 1, 2, ...): run, distance, connectivity, and the
+    connectivity relative to the last word's (distance 1), which puts runs of any scale on one axis."""
+    frames = [pd.DataFrame({"run": name, "distance": np.arange(1, len(curve) + 1), "connectivity": curve,
+                            "relative": curve / curve[0] if curve[0] > 0 else np.nan})
+              for name, curve in curves.items() if len(curve)]
+    columns = ["run", "distance", "connectivity", "relative"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
 def state_frame(tokens: Sequence[Token], states: np.ndarray, max_units: int | None = None) -> pd.DataFrame:
     """(n_tokens, units) in long form for a units x words heatmap: position, word, label, unit, value."""
     states = np.asarray(states, dtype=float)

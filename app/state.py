@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from sentiment_core import board, challenges, counterfactual, mistakes, runs
+from sentiment_core import board, challenges, connectivity, counterfactual, data, mistakes, runs
 from sentiment_core.inference import Engine, Reading
 from sentiment_core.jobs import JobManager
 from sentiment_core.people import Actor
@@ -117,6 +117,29 @@ def _mistakes(path: str, mtime: float, data: str, _engine: Engine) -> mistakes.R
 def find_mistakes(run: runs.Run, engine: Engine, data: str) -> mistakes.Report:
     """mistakes.find, cached here and (its probabilities) on disk. Raises DataError."""
     return _mistakes(str(run.path), mtime(str(run.path)), data, engine)
+@st.cache_data(max_entries=64, show_spinner="Measuring how much each word still counts…")
+def _connectivity(path: str, mtime: float, text: str, _engine: Engine) -> tuple[list[Token], np.ndarray]:
+    return connectivity.connectivity(_engine, text)
+
+
+FORGETTING_REVIEWS, FORGETTING_DISTANCES = 100, 100
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring memory over the sample's test reviews…")
+def _forgetting(path: str, mtime: float, _engine: Engine) -> tuple[np.ndarray, int]:
+    _, test = data.load_raw("sample")
+    return connectivity.forgetting_curve(_engine, test.texts, FORGETTING_DISTANCES, FORGETTING_REVIEWS)
+
+
+def connectivity_of(run: runs.Run, engine: Engine, text: str) -> tuple[list[Token], np.ndarray]:
+    """connectivity.connectivity, cached. Raises NoWordsError."""
+    return _connectivity(str(run.path), mtime(str(run.path)), text, engine)
+
+
+def forgetting(run: runs.Run, engine: Engine) -> tuple[np.ndarray, int]:
+    """Mean connectivity by distance from the end over the bundled sample's test reviews that are long enough
+    (FORGETTING_REVIEWS of them, FORGETTING_DISTANCES words or the run's maxlen), and how many; cached."""
+    return _forgetting(str(run.path), mtime(str(run.path)), engine)
 
 
 @st.cache_resource

@@ -1,4 +1,4 @@
-"""python -m sentiment_core {train,evaluate,predict,explain,mistakes,runs} ... (see --help of each)."""
+"""python -m sentiment_core {train,evaluate,predict,explain,mistakes,export,runs} ... (see --help of each)."""
 
 from __future__ import annotations
 
@@ -167,6 +167,15 @@ def _positive(value: str) -> int:
     return number
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    out = export_run(args.model, args.out)
+    print(f"wrote {out}: python {out} train --data tfds (or --data a folder of train/test.jsonl.gz); "
+          f"python {out} predict --weights {args.model} \"a review\"", file=sys.stderr)
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from .runs import list_runs
 
@@ -230,6 +239,15 @@ def make_parser() -> argparse.ArgumentParser:
     wrong.add_argument("--no-cache", action="store_true", help="predict again, without reading or writing the "
                        "cached probabilities")
     wrong.set_defaults(func=cmd_mistakes)
+    export = sub.add_parser("export", help="write the run as one standalone Keras script",
+                            description="Write ONE Python script that uses only Keras 3 and NumPy (no sentiment_core): "
+                            "the run's text settings and network as plain Keras lines; `train` trains it on IMDB "
+                            "(tfds or a folder of train/test .jsonl.gz) with the run's hyperparameters and seed, "
+                            "`predict --weights RUN` scores texts with the run's saved weights, `summary` prints "
+                            "its parameter count. Ensembles (members > 1) are refused.")
+    export.add_argument("--model", required=True, help="run folder")
+    export.add_argument("--out", required=True, help="the script's file, e.g. my_model.py")
+    export.set_defaults(func=cmd_export)
 
     listing = sub.add_parser("runs", help="list saved runs as JSON lines")
     listing.set_defaults(func=cmd_runs)

@@ -418,3 +418,19 @@ def test_editor_edit_moves_the_score_and_a_suggested_flip_flips_it(page, server)
     flipped = metrics(page)
     assert (float(flipped["Original"].split("%")[0]) >= 50) != (float(flipped["Edited"].split("%")[0]) >= 50)
     assert_clean(page)
+
+
+@needs_shipped
+def test_inside_draws_what_the_model_forgets(page, server):
+    """The connectivity bars under the sentiment-as-it-reads curve, and the curve over many reviews per run."""
+    open_page(page, server, "inside")
+    commit_text(page, "inside_text", "A dull start, but the second half was wonderful and the cast was great.")
+    page.get_by_role("heading", name="What it forgets", exact=True).wait_for()
+    page.get_by_role("heading", name="What it forgets, over many reviews").wait_for()
+    page.get_by_text("reviews, distances 1-").first.wait_for()  # the caption under the drawn curve
+    charts = page.locator("[data-testid='stVegaLiteChart']")
+    assert charts.count() >= 6
+    for chart in (charts.nth(0), charts.nth(1), charts.last):  # as it reads, the bars under it, the curve
+        chart.scroll_into_view_if_needed()
+        chart.locator("canvas, svg").first.wait_for()  # vega-embed drew it
+    assert_clean(page)
