@@ -12,12 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from threadpoolctl import threadpool_limits
 
 from sentiment_core import board, challenges, connectivity, counterfactual, data, mistakes, runs
 from sentiment_core.inference import Engine, Reading
 from sentiment_core.jobs import JobManager
 from sentiment_core.people import Actor
 from sentiment_core.text import Token
+
+# One BLAS thread per computation: a server's parallelism is its sessions. OpenBLAS' default (a thread per
+# core) spins threads that wait for each other on a busy server: a `best` prediction took 86 ms of CPU
+# instead of 27, an edit on "Edit a review" 1,457 instead of 357 (benchmarks/editor_latency.py).
+threadpool_limits(limits=1, user_api="blas")
 
 _MANAGERS: dict[str, JobManager] = {}  # what job_manager() created, for tests and shutdown
 

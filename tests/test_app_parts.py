@@ -256,3 +256,13 @@ def test_jobs_table_lists_newest_first_with_queue_places_and_numeric_accuracy():
     assert table["test accuracy"].to_pylist() == [None, None, 0.875]
     assert table["submitted"].to_pylist() == ["just now", "just now", "1 min ago"]
     assert progress.submitted_ago(7300) == "2 h ago" and progress.submitted_ago(-5) == "just now"
+
+
+def test_the_app_computes_with_one_blas_thread():
+    """Sessions are the server's parallelism; BLAS threads per computation only spin against each other."""
+    from threadpoolctl import threadpool_info
+
+    import app.state  # noqa: F401  (sets the limit when the app starts)
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)
