@@ -49,10 +49,16 @@ def cache_key(data: str, config: Config) -> str:
 
 def encode_dataset(dataset: datamod.Dataset, config: Config, workers: int | None = None) -> Encoded:
     shorts = [short_texts.shorten(text) for text in dataset.test.texts]
-    vocab, (x_train, x_val, x_test, x_test_short) = encode_splits(
-        dataset.train.texts, [dataset.validation.texts, dataset.test.texts, shorts], config.vocab_size,
+    cropped = np.sort(np.random.default_rng(config.seed).permutation(len(dataset.train))[
+        : int(round(config.short_crops * len(dataset.train)))])
+    crops = [short_texts.shorten(dataset.train.texts[i]) for i in cropped]
+    vocab, (x_train, x_val, x_test, x_test_short, x_crops) = encode_splits(
+        dataset.train.texts, [dataset.validation.texts, dataset.test.texts, shorts, crops], config.vocab_size,
         config.maxlen, config.padding, config.truncating, workers)
-    return Encoded(vocab, x_train, dataset.train.labels, x_val, dataset.validation.labels, x_test,
+    # the crops join the training reviews (the vocabulary is the reviews' own); training shuffles them in
+    x_train = np.concatenate([x_train, x_crops]) if len(crops) else x_train
+    y_train = np.concatenate([dataset.train.labels, dataset.train.labels[cropped]])
+    return Encoded(vocab, x_train, y_train, x_val, dataset.validation.labels, x_test,
                    dataset.test.labels, x_test_short, dataset.source)
 
 

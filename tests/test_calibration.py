@@ -128,3 +128,23 @@ def test_calibrate_refuses_a_source_the_run_was_not_trained_on(gru_run, tmp_path
         code = cli.main(["calibrate", "--model", str(gru_run.path), "--data", str(tmp_path)])
     assert code == 2 and "validation split exists only in that source" in err.getvalue()
     assert runs.load_run(gru_run.path).meta == gru_run.meta  # nothing changed
+
+
+def test_short_crops_add_cut_copies_of_training_reviews_with_their_labels(tiny_config):
+    from sentiment_core import data
+    from sentiment_core.features import encode_dataset
+    from sentiment_core.text import encode
+
+    dataset = data.load("sample", "official", 0.2, 42)
+    plain = encode_dataset(dataset, tiny_config(maxlen=60), workers=1)
+    cropped = encode_dataset(dataset, tiny_config(maxlen=60, short_crops=0.25), workers=1)
+    n = len(dataset.train)
+    assert len(cropped.x_train) == n + round(0.25 * n) == len(cropped.y_train)
+    np.testing.assert_array_equal(cropped.x_train[:n], plain.x_train)  # the reviews themselves unchanged
+    assert cropped.vocab == plain.vocab and (cropped.x_val == plain.x_val).all()
+    extra = cropped.x_train[n:]
+    # each crop is one training review's first and last sentence, with that review's label
+    by_row = {tuple(row): i for i, row in enumerate(encode([shorten(t) for t in dataset.train.texts], plain.vocab, 60))}
+    found = [by_row.get(tuple(row)) for row in extra]
+    assert None not in found and len(set(found)) == len(found)
+    np.testing.assert_array_equal(cropped.y_train[n:], dataset.train.labels[found])
