@@ -22,6 +22,7 @@ PAGES = [
     st.Page("app_pages/inside.py", title="Inside the RNN", icon=":material/neurology:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/folder_zip:"),
+    st.Page("app_pages/class.py", title="Class", icon=":material/groups:"),
 ]
 
 page = st.navigation(PAGES)

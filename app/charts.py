@@ -201,3 +201,30 @@ def reliability_chart(frame: pd.DataFrame, height: int = 360) -> alt.Chart:
     points = base.mark_point(filled=True).encode(
         size=alt.Size("reviews:Q", legend=None, scale=alt.Scale(range=[20, 300])))
     return alt.layer(diagonal, base.mark_line(), points).properties(height=height)
+
+
+LOG_AXES = {"parameters", "Learning rate", "Vocabulary size"}  # spread over orders of magnitude
+
+
+def class_chart(frame: pd.DataFrame, x: str, height: int = 360) -> alt.Chart:
+    """Each run's test accuracy against one column of the class board (a hyperparameter, its size or its
+    training time): one dot per run, coloured by cell; the shipped runs are diamonds, as references."""
+    data = frame.dropna(subset=["test accuracy", x]).copy()
+    data["kind"] = data["student"].where(data["student"] == "reference (shipped)", "class")
+    numeric = pd.api.types.is_numeric_dtype(data[x]) and not pd.api.types.is_bool_dtype(data[x])
+    if numeric:
+        log = x in LOG_AXES and (data[x] > 0).all()
+        axis = alt.X(field=x, type="quantitative", title=x, scale=alt.Scale(type="log" if log else "linear",
+                                                                             zero=False))
+    else:
+        data[x] = data[x].astype(str)
+        axis = alt.X(field=x, type="nominal", title=x, axis=alt.Axis(labelAngle=0))
+    return alt.Chart(data).mark_point(filled=True, size=70, opacity=0.8).encode(
+        x=axis,
+        y=alt.Y("test accuracy:Q", title="test accuracy", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        color=alt.Color("Cell:N", scale=RUN_COLORS, legend=alt.Legend(orient="bottom")),
+        shape=alt.Shape("kind:N", scale=alt.Scale(domain=["class", "reference (shipped)"],
+                                                  range=["circle", "diamond"]), legend=alt.Legend(orient="bottom")),
+        tooltip=["run", "student", alt.Tooltip("test accuracy:Q", format=".2%"),
+                 alt.Tooltip(field=x, type="quantitative" if numeric else "nominal")],
+    ).properties(height=height)

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sentiment_core.config import GROUPED
+from sentiment_core.challenges import BY_ID
+from sentiment_core.config import GROUPED, SCHEMA
+from sentiment_core.people import ANONYMOUS
 from sentiment_core.text import Token
 
 from .progress import epoch_frame
@@ -195,3 +197,41 @@ def reliability_frame(loaded: Sequence) -> pd.DataFrame:
                              "mean probability": row["mean_probability"], "share positive": row["positive_share"],
                              "reviews": row["count"], "ece": run.metrics.get("ece")})
     return pd.DataFrame(rows, columns=["run", "bin", "mean probability", "share positive", "reviews", "ece"])
+
+
+# The class board's hyperparameter columns (config.SCHEMA's names; shown with its labels), after the scores.
+BOARD_FIELDS = ("cell", "units", "layers", "bidirectional", "members", "embedding_dim", "vocab_size", "maxlen",
+                "dropout", "optimizer", "learning_rate", "batch_size", "epochs")
+BOARD_SCORES = ("test accuracy", "parameters", "training time (s)")
+
+
+def _shown(name: str, value):
+    """A hyperparameter's value as the Train page writes it (e.g. 'SimpleRNN' for simple_rnn)."""
+    return (SCHEMA[name].shown or {}).get(value, value)
+
+
+def class_frame(summaries: Sequence, verdicts: Sequence, me: str) -> pd.DataFrame:
+    """The class board: one row per run (board.RunSummary) with its challenge verdict (or None), best test
+    accuracy first; `me`: this session's people.owner_tag, to mark its runs. The `path` column is for
+    opening a run, not for showing."""
+    rows = []
+    for run, verdict in zip(summaries, verdicts, strict=True):
+        row = {"run": run.name, "student": "reference (shipped)" if run.shipped else (run.nickname or ANONYMOUS),
+               "yours": bool(run.owner) and run.owner == me, "test accuracy": run.accuracy,
+               "test reviews": run.n, "parameters": run.parameters, "training time (s)": run.train_seconds,
+               "data": Path(str(run.data)).name if run.data else None,
+               "challenge": BY_ID[run.challenge].title if run.challenge in BY_ID else None,
+               "result": verdict.word if verdict else None, "why": verdict.reason if verdict else run.error}
+        row.update({SCHEMA[name].label: _shown(name, run.config.get(name)) for name in BOARD_FIELDS})
+        row["path"] = run.path
+        rows.append(row)
+    columns = ["run", "student", "yours", *BOARD_SCORES[:1], "test reviews", *BOARD_SCORES[1:], "data",
+               "challenge", "result", "why", *(SCHEMA[n].label for n in BOARD_FIELDS), "path"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("test accuracy", ascending=False, na_position="last", kind="stable",
+                             ignore_index=True)
+
+
+def board_csv(frame: pd.DataFrame) -> bytes:
+    """The board as the teacher downloads it: every column but the server's paths."""
+    return frame.drop(columns=["path"]).to_csv(index=False).encode("utf-8")

@@ -9,6 +9,7 @@ import streamlit as st
 
 from sentiment_core import runs
 from sentiment_core.jobs import JobError, JobManager
+from sentiment_core.people import NotAllowed
 from sentiment_core.protocol import ACTIVE, Job, JobState
 
 from . import charts, frames, progress, run_picker, state
@@ -67,8 +68,8 @@ def _curves(jobs_dir: str, job_id: str, count: int, early_stopping: bool, _parts
 
 def _stop(manager: JobManager, job_id: str) -> None:
     try:
-        manager.stop(job_id)
-    except JobError as error:
+        manager.stop(job_id, state.actor())
+    except (JobError, NotAllowed) as error:
         st.session_state["stop_error"] = str(error)
 
 
@@ -94,7 +95,9 @@ def header(manager: JobManager, job: Job) -> None:
     if job.state == JobState.QUEUED:
         st.info(f"Jobs start in the order they were submitted; this server trains "
                 f"{manager.limits.max_concurrent} at a time.")
-    if job.state in (JobState.QUEUED, JobState.RUNNING):
+    if job.state in (JobState.QUEUED, JobState.RUNNING) and not state.actor().may_act_on(owner=job.owner):
+        st.caption("You are watching another student's job: only they, or the teacher, can stop it.")
+    elif job.state in (JobState.QUEUED, JobState.RUNNING):
         st.button("Cancel" if job.state == JobState.QUEUED else "Stop", key="stop_button", icon=":material/stop:",
                   on_click=_stop, args=(manager, job.id),
                   help="Stops after the current batch and still saves what was learned so far.")

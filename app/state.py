@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from sentiment_core import runs
+from sentiment_core import board, challenges, runs
 from sentiment_core.inference import Engine, Reading
 from sentiment_core.jobs import JobManager
+from sentiment_core.people import Actor
 from sentiment_core.text import Token
 
 _MANAGERS: dict[str, JobManager] = {}  # what job_manager() created, for tests and shutdown
@@ -31,7 +32,9 @@ def jobs_dir() -> Path:
 
 
 def list_runs() -> list[dict]:
-    return runs.list_runs(runs_dir(), runs.SHIPPED_DIR)
+    """runs.list_runs' rows, from the class board's summaries: a run's files are read again only when it
+    changed, so a server with hundreds of runs lists them at a stat each (every page's model selector)."""
+    return [summary.row() for summary in class_board().runs]
 
 
 def mtime(path: str) -> float:
@@ -95,6 +98,20 @@ def owner() -> str:
     if "owner" not in st.session_state:
         st.session_state["owner"] = uuid.uuid4().hex
     return st.session_state["owner"]
+
+
+TEACHER_KEY = "teacher_token"  # st.session_state: the teacher token this session signed in with (never in a URL)
+
+
+def actor() -> Actor:
+    """This session as someone who acts: its owner id, and the teacher token it signed in with, if any
+    (checked by the engine at every act)."""
+    return Actor(owner(), st.session_state.get(TEACHER_KEY, ""))
+
+
+def class_board() -> board.Board:
+    """Every run on this server and the shipped ones, summarized from their metadata (board.class_runs)."""
+    return board.class_runs(runs_dir(), runs.SHIPPED_DIR, challenges.READS_GRADIENTS)
 
 
 def keep_valid(key: str, options) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from sentiment_core.config import GROUPED, PRESETS, SCHEMA, Config, ConfigError, Param
+from sentiment_core.exercise import Exercise
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,27 +79,47 @@ def apply_preset(limits) -> None:
     st.session_state.update(preset_widget_values(st.session_state["preset"], limits))
 
 
-def hyperparameter(p: Param, limits) -> None:
-    """The hyperparameter's widget, as config.SCHEMA declares it, within this server's caps."""
+def hyperparameter(p: Param, limits, locked: bool = False) -> None:
+    """The hyperparameter's widget, as config.SCHEMA declares it, within this server's caps; greyed out when
+    an exercise locks it."""
+    hint = p.help + (" Your exercise fixes this setting." if locked else "")
     if p.type is bool:
-        st.checkbox(p.label, key=key(p.name), help=p.help)
+        st.checkbox(p.label, key=key(p.name), help=hint, disabled=locked)
     elif p.choices:
-        st.selectbox(p.label, p.choices, key=key(p.name), help=p.help,
+        st.selectbox(p.label, p.choices, key=key(p.name), help=hint, disabled=locked,
                      format_func=lambda v: (p.shown or {}).get(v, v))
     else:
         low, high = bounds(p.name, limits)
         kind = p.type
         if p.slider and low < high:  # a server may cap one to its lowest value, and a slider needs two
-            st.slider(p.label, kind(low), kind(high), step=kind(p.step), key=key(p.name), help=p.help)
+            st.slider(p.label, kind(low), kind(high), step=kind(p.step), key=key(p.name), help=hint,
+                      disabled=locked)
         else:
             st.number_input(p.label, kind(low), kind(high), step=kind(p.step), format=p.format, key=key(p.name),
-                            help=p.help)
+                            help=hint, disabled=locked)
 
 
-def group(name: str, limits) -> None:
-    """A widget for each hyperparameter of a group, in the order Config declares them."""
+def group(name: str, limits, exercise: Exercise | None = None) -> None:
+    """A widget for each hyperparameter of a group, in the order Config declares them; an exercise's hidden
+    ones are left out and its locked ones greyed out."""
+    hidden, locked = (set(exercise.hidden), set(exercise.locked)) if exercise else (set(), set())
     for p in GROUPED[name]:
-        hyperparameter(p, limits)
+        if p.name not in hidden:
+            hyperparameter(p, limits, p.name in locked)
+
+
+def start_exercise(exercise: Exercise, limits) -> None:
+    """Fill in the exercise's preset (every widget), then hold its fixed fields (see hold_exercise)."""
+    if exercise.preset:
+        st.session_state["preset"] = exercise.preset
+        st.session_state.update(preset_widget_values(exercise.preset, limits))
+    hold_exercise(exercise, limits)
+
+
+def hold_exercise(exercise: Exercise, limits) -> None:
+    """Put the exercise's fixed fields back in their widgets, at every draw: whatever a browser sends for a
+    greyed-out or hidden widget, the page shows (and the server is sent) the exercise's value."""
+    st.session_state.update({key(name): clamp(name, value, limits) for name, value in exercise.values().items()})
 
 
 def chosen_config(limits) -> Config:

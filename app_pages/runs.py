@@ -6,6 +6,7 @@ import streamlit as st
 
 from app import frames, inputs, run_picker, state
 from sentiment_core import runs
+from sentiment_core.people import NotAllowed, owner_tag
 
 st.title("Runs")
 st.markdown("Every trained model on this server. **Shipped** runs come with the app and cannot be deleted; "
@@ -30,8 +31,8 @@ def zipped(path: str, mtime: float) -> bytes:
 
 def delete(name: str, path: str) -> None:
     try:
-        runs.delete_run(name, state.runs_dir())
-    except runs.RunError as error:
+        runs.delete_run(name, state.runs_dir(), state.actor())
+    except (runs.RunError, NotAllowed) as error:
         st.session_state["runs_error"] = str(error)
     else:
         st.session_state["runs_message"] = f"Deleted {name}."
@@ -66,6 +67,9 @@ if rows:
                 st.markdown(card.read_text(encoding="utf-8", errors="replace"))
     if row.get("shipped"):
         st.caption("Shipped runs are part of the app and cannot be deleted.")
+    elif not state.actor().may_act_on(tag=runs.read_student(path).get("owner")):
+        st.caption("Only the student who trained or imported this run here, or the teacher (Class page), can "
+                   "delete it.")
     else:
         confirm = st.checkbox(f"Yes, delete {row['name']} for good", key="runs_confirm")
         st.button("Delete this run", key="runs_delete", disabled=not confirm, on_click=delete,
@@ -82,7 +86,8 @@ if upload is not None:
     name = st.text_input("Name for the imported run", key="runs_import_name")
     if st.button("Import", key="runs_import", icon=":material/upload:"):
         try:
-            imported = runs.import_zip(upload.getvalue(), (name or "").strip(), state.runs_dir())
+            imported = runs.import_zip(upload.getvalue(), (name or "").strip(), state.runs_dir(),
+                                       owner_tag(state.owner()))
         except runs.RunError as error:
             st.error(f"Could not import this zip: {error}")
         else:

@@ -7,8 +7,11 @@ import streamlit as st
 
 from app import job_view, progress, state, texts, widgets
 from sentiment_core import runs
+from sentiment_core.challenges import BY_ID as CHALLENGES
 from sentiment_core.config import PRESETS, SCHEMA, ConfigError
+from sentiment_core.exercise import Exercise, ExerciseError
 from sentiment_core.jobs import JobError
+from sentiment_core.people import MAX_NICKNAME, NicknameError, check_nickname
 from sentiment_core.protocol import ACTIVE, Job, JobState
 
 DEFAULT_PRESET = "tiny"
@@ -33,11 +36,32 @@ if linked and linked != st.session_state.get("job"):
         st.warning(f"There is no job {linked!r} on this server any more; start a new one below.")
         del st.query_params["job"]
     else:
-        st.session_state.setdefault("owner", linked_job.owner)  # a reopened job link is still "your" job
+        # A reopened job link is still "your" job when it carries the job's key (the owner's address bar);
+        # a job id alone, which others see in the tables below, only shows the job.
+        linked_owner = manager.owner_from_link(linked, st.query_params.get("key"))
+        if linked_owner:
+            st.session_state.setdefault("owner", linked_owner)
         st.session_state["job"] = linked
 owner = state.owner()
 if st.session_state.get("job"):
     st.query_params["job"] = st.session_state["job"]  # the address bar is a link back to this job
+    watched = drawn.get(st.session_state["job"])
+    if watched is not None and watched.owner == owner and watched.key:
+        st.query_params["key"] = watched.key  # ... and, for its owner, to stopping it
+    elif "key" in st.query_params:
+        del st.query_params["key"]
+
+# ---------------------------------------------------------------- an exercise link (?preset=...&lock=...&hide=...)
+# The exercise stays with this session once opened (pages drop the query when switching); the job carries
+# it to the server, which refuses a config that changes a fixed field.
+asked = tuple(st.query_params.get(k) for k in ("preset", "lock", "hide"))
+if any(asked) and asked != st.session_state.get("exercise_query"):
+    st.session_state["exercise_query"] = asked
+    try:
+        st.session_state["exercise_new"] = Exercise.from_query(*asked)
+        st.session_state.pop("exercise_error", None)
+    except ExerciseError as error:
+        st.session_state["exercise_error"] = f"This exercise link cannot be used: {error}. Nothing was changed."
 
 st.title("Train")
 st.markdown("Start from a preset, change anything you like, and press **Train**. Training runs in its own "
@@ -45,40 +69,63 @@ st.markdown("Start from a preset, change anything you like, and press **Train**.
             "link in the address bar.")
 
 # ---------------------------------------------------------------- hyperparameters
-WIDGET_KEYS = ["preset", "train_data", "train_name"] + [widgets.key(name) for name in SCHEMA]
+WIDGET_KEYS = ["preset", "train_data", "train_name", "train_nickname", "train_challenge"] + \
+    [widgets.key(name) for name in SCHEMA]
 
 # Streamlit forgets a widget's value when its page is not shown; keep them in "train_kept" instead.
 kept = st.session_state.setdefault("train_kept", {})
-defaults = {"preset": DEFAULT_PRESET, "train_data": "sample", "train_name": "",
-            **widgets.preset_widget_values(DEFAULT_PRESET, manager.limits)}
+defaults = {"preset": DEFAULT_PRESET, "train_data": "sample", "train_name": "", "train_nickname": "",
+            "train_challenge": "", **widgets.preset_widget_values(DEFAULT_PRESET, manager.limits)}
 for key in WIDGET_KEYS:
     if key not in st.session_state:
         st.session_state[key] = kept.get(key, defaults[key])
 
+if "exercise_new" in st.session_state:
+    st.session_state["exercise"] = st.session_state.pop("exercise_new")
+    widgets.start_exercise(st.session_state["exercise"], manager.limits)
+exercise: Exercise | None = st.session_state.get("exercise")
+if "exercise_error" in st.session_state:
+    st.error(st.session_state["exercise_error"])
+if exercise is not None:
+    widgets.hold_exercise(exercise, manager.limits)
+    st.info(f"**Exercise**: {exercise.describe()}. Your teacher fixed these settings; the server trains "
+            "nothing else.", icon=":material/school:")
+
 st.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda p: texts.PRESET_LABELS.get(p, p),
-             on_change=widgets.apply_preset, args=(manager.limits,),
+             on_change=widgets.apply_preset, args=(manager.limits,), disabled=bool(exercise and exercise.preset),
              help="Fills in every setting below; change any of them afterwards.")
 
 with st.expander("Hyperparameters and data", expanded=True, icon=":material/tune:"):
     text_col, model_col, optim_col, data_col = st.columns(4)
     with text_col:
         st.markdown("**Text**")
-        widgets.group("text", manager.limits)
+        widgets.group("text", manager.limits, exercise)
     with model_col:
         st.markdown("**Model**")
-        widgets.group("model", manager.limits)
+        widgets.group("model", manager.limits, exercise)
     with optim_col:
         st.markdown("**Optimisation**")
-        widgets.group("optimisation", manager.limits)
+        widgets.group("optimisation", manager.limits, exercise)
     with data_col:
         st.markdown("**Data**")
         sources = dict(widgets.data_sources())
         if st.session_state["train_data"] not in sources:
             st.session_state["train_data"] = "sample"
         st.selectbox("Reviews", list(sources), key="train_data", format_func=sources.get)
-        widgets.group("data", manager.limits)
+        widgets.group("data", manager.limits, exercise)
         st.text_input("Run name (optional)", key="train_name", max_chars=64, placeholder="e.g. gru-64-dropout",
                       help="Letters, digits, '.', '_' or '-'. Left empty, a name like gru-20250101-120000 is made up.")
+
+with st.expander("The class board", expanded=bool(st.session_state["train_challenge"]), icon=":material/groups:"):
+    name_col, challenge_col = st.columns(2)
+    name_col.text_input("Your name on the class board (optional)", key="train_nickname", max_chars=MAX_NICKNAME,
+                        placeholder="anonymous", help="Shown with your runs on the Class page. Letters, digits, "
+                        f"spaces, '-', '_' and '.'; at most {MAX_NICKNAME} characters.")
+    challenge_col.selectbox("Submit for a challenge", ["", *CHALLENGES], key="train_challenge",
+                            format_func=lambda c: CHALLENGES[c].title if c else "none",
+                            help="The Class page checks the saved run against the challenge's rule.")
+    if st.session_state["train_challenge"]:
+        challenge_col.caption(f"To pass: {CHALLENGES[st.session_state['train_challenge']].rule}.")
 
 for key in WIDGET_KEYS:
     kept[key] = st.session_state[key]
@@ -86,8 +133,14 @@ for key in WIDGET_KEYS:
 config = None
 try:
     config = widgets.chosen_config(manager.limits)
-except (ConfigError, JobError) as error:
+    if exercise is not None:
+        exercise.check(config)
+    nickname = check_nickname(st.session_state["train_nickname"])
+except (ConfigError, JobError, ExerciseError) as error:
     st.error(f"Fix this setting first: {error}")
+    config = None
+except NicknameError as error:
+    st.error(f"Fix your name on the class board first: {error}")
     config = None
 
 
@@ -119,12 +172,14 @@ if train_clicked and config is not None:
     try:
         if name:
             runs.check_name(name)
-        job_id = manager.submit(config, st.session_state["train_data"], owner, name)
+        job_id = manager.submit(config, st.session_state["train_data"], owner, name, nickname=nickname,
+                                challenge=st.session_state["train_challenge"] or None, exercise=exercise)
     except (ConfigError, JobError, runs.RunError) as error:
         st.error(str(error))
     else:
         st.session_state["job"] = job_id
         st.query_params["job"] = job_id
+        st.query_params["key"] = manager.get(job_id).key
         st.toast("Training job submitted", icon=":material/rocket_launch:")
         drawn = list_jobs()  # read again, with the new job in it
 

@@ -80,7 +80,8 @@ def calibrate_and_test(engine, validation: tuple[np.ndarray, np.ndarray],
                        test: tuple[np.ndarray, np.ndarray], test_short: np.ndarray) -> tuple[dict, dict]:
     """Fit the temperature on validation, then score the test split (and its short texts) with it.
 
-    Returns the test metrics (with the figures before calibration under `uncalibrated`, and `short_texts`)
+    Returns the test metrics (with the figures before calibration under `uncalibrated`, `short_texts`, and
+    accuracy on long and short reviews, `slices`)
     and the run's `calibration` record. Sets `engine.temperature`.
     """
     engine.temperature = 1.0
@@ -94,6 +95,7 @@ def calibrate_and_test(engine, validation: tuple[np.ndarray, np.ndarray],
     before = metrics.evaluate(y_test, raw)
     scores["uncalibrated"] = {k: before[k] for k in ("loss", "ece", "reliability")}
     scores["short_texts"] = {k: v for k, v in metrics.evaluate(y_test, short).items() if k != "reliability"}
+    scores["slices"] = metrics.length_slices(y_test, raw, (np.asarray(x_test) != 0).sum(axis=1))  # same labels
     val_scored = ~np.isnan(val_p)
     record = {"method": "temperature", "temperature": temperature, "fitted_on": "validation",
               "n": int(val_scored.sum()),

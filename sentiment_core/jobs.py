@@ -15,7 +15,10 @@ killed worker takes nothing else down, and the next job simply gets a new one.
 from __future__ import annotations
 
 import copy
+import hmac
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,8 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import footprint, runs
+from .challenges import ChallengeError, check_id
 from .config import SCHEMA, Config, ConfigError
 from .data import DataError
+from .exercise import Exercise, ExerciseError
+from .people import Actor, NicknameError, NotAllowed, check_nickname, owner_tag
 from .protocol import (
     ACTIVE,
     EVENTS_FILE,
@@ -221,8 +227,19 @@ class JobManager:
             return list(cached)
 
     # ----- acting -----
-    def submit(self, config: Config, data: str, owner: str, name: str | None = None) -> str:
+    def submit(self, config: Config, data: str, owner: str, name: str | None = None, *, nickname: str | None = None,
+               challenge: str | None = None, exercise: Exercise | None = None) -> str:
+        """Queue a training. `exercise`: the exercise the student works under, whose fixed fields the config
+        must keep (checked here, whatever made the config); `nickname` and `challenge` go on the class board.
+        Raises JobError with a message for the student; nothing is queued then."""
         self.limits.check(config)
+        try:
+            if exercise is not None:
+                exercise.check(config)
+            nickname = check_nickname(nickname)
+            challenge = check_id(challenge)
+        except (ExerciseError, NicknameError, ChallengeError) as error:
+            raise JobError(str(error)) from error
         name = runs.check_name(name) if name else runs.new_name(config.cell)
         with self._lock:
             mine = [j for j in self.jobs(owner) if j.state in ACTIVE]
@@ -236,15 +253,30 @@ class JobManager:
             job = Job(id=job_id, owner=owner, name=name, data=data, config=config.to_dict(),
                       state=JobState.QUEUED, submitted=time.time(), server=os.getpid(),
                       run_path=str(self.runs_dir / name), cache_dir=str(self.cache_dir) if self.cache_dir else None,
-                      max_train_samples=self.limits.max_train_samples)
+                      max_train_samples=self.limits.max_train_samples, key=secrets.token_urlsafe(12),
+                      nickname=nickname, challenge=challenge, exercise=exercise.to_dict() if exercise else None)
             write_atomic(self._job_file(job_id), job.to_json())
         self._look_now.set()
         return job_id
 
-    def stop(self, job_id: str) -> Job:
-        """Stop a running job (it saves what it learned) or cancel a queued one."""
+    def owner_from_link(self, job_id: str, key: str | None) -> str | None:
+        """The owner of a job whose link carries its secret key (the owner's own address bar), else None:
+        a job's id alone lets anyone watch it, never act on it."""
+        try:
+            job = self.get(job_id)
+        except JobError:
+            return None
+        if not job.key or not isinstance(key, str) or not hmac.compare_digest(key.encode(), job.key.encode()):
+            return None
+        return job.owner
+
+    def stop(self, job_id: str, by: Actor) -> Job:
+        """Stop a running job (it saves what it learned) or cancel a queued one: for the student who started
+        it, or the teacher. Raises JobError (no such job) or people.NotAllowed; nothing changes then."""
         with self._lock:
             job = self.get(job_id)
+            if not by.may_act_on(owner=job.owner):
+                raise NotAllowed("this job is another student's: only they, or the teacher, can stop it")
             if job.state == JobState.QUEUED:
                 return self._update(job_id, state=JobState.CANCELLED, ended=time.time())
             if job.state == JobState.RUNNING:
@@ -253,7 +285,34 @@ class JobManager:
                 return self._update(job_id, state=JobState.STOPPING)
             return job
 
+    def clear_class(self, by: Actor) -> dict[str, int]:
+        """The teacher's reset between classes: stop every active job, delete every user run (pinned ones
+        stay) and forget every ended job. Raises people.NotAllowed without the teacher token."""
+        by.require_teacher("clearing the class")
+        active = [job for job in self.jobs() if job.state in ACTIVE]
+        for job in active:  # a running one still saves what it learned: its run comes after this
+            self.stop(job.id, by)
+        deleted = 0
+        for path in runs.run_dirs(self.runs_dir):
+            if not (path / ".pinned").exists():
+                runs.delete_run(path.name, self.runs_dir, by)
+                deleted += 1
+        forgotten = 0
+        with self._lock:
+            for job in self.jobs():
+                if job.state in FINAL:
+                    shutil.rmtree(self.jobs_dir / job.id, ignore_errors=True)
+                    self._records.pop(self._job_file(job.id), None)
+                    self._event_cache.pop(job.id, None)
+                    forgotten += 1
+        return {"stopped": len(active), "deleted": deleted, "forgotten": forgotten}
+
     cancel = stop
+
+    def _claim(self, job: Job) -> None:
+        """Record in the job's saved run who made it and for which challenge (runs.STUDENT_FILE)."""
+        if job.run and Path(job.run).is_dir():
+            runs.write_student(Path(job.run), owner_tag(job.owner), job.nickname, job.challenge)
 
     def _update(self, job_id: str, **changes) -> Job:
         with self._lock:
@@ -272,6 +331,7 @@ class JobManager:
                 result = read_result(path.parent / RESULT_FILE)
                 if result:  # it finished while nobody was watching
                     job = job.replace(state=result.state, run=result.run, error=result.error)
+                    self._claim(job)
                 else:
                     job = job.replace(state=JobState.INTERRUPTED, ended=time.time(),
                                       error="the server restarted while this job was queued or running")
@@ -334,8 +394,8 @@ class JobManager:
         if result is None:
             result = JobResult(JobState.FAILED, error=f"the training process died (exit code {exitcode}); "
                                "it may have run out of memory or been killed")
-        self._update(job_id, state=result.state, run=result.run, error=result.error, metrics=result.metrics,
-                     ended=time.time())
+        self._claim(self._update(job_id, state=result.state, run=result.run, error=result.error,
+                                 metrics=result.metrics, ended=time.time()))
         runs.prune(self.runs_dir)
 
     def kill_worker(self, job_id: str) -> None:

@@ -73,3 +73,25 @@ def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0
         "ece": expected_calibration_error(table),
         "reliability": table,
     }
+
+
+LONG_WORDS, SHORT_WORDS = 200, 100  # a long review: the model reads at least 200 of its words; short: under 100
+
+
+def length_slices(labels: np.ndarray, probabilities: np.ndarray, words_read: np.ndarray, threshold: float = 0.5
+                  ) -> dict:
+    """Accuracy on the long and the short test reviews, by how many words the model reads of each (its
+    non-padding ids, so at most its max length). A recurrent cell that forgets shows here: a SimpleRNN
+    loses the start of a long review that an LSTM keeps. Reviews with no word it knows (NaN) are left out;
+    a slice with no review has accuracy None."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels).astype(int)
+    words = np.asarray(words_read)
+    slices = {}
+    for name, inside, bound in (("long", words >= LONG_WORDS, {"min_words": LONG_WORDS}),
+                                ("short", words < SHORT_WORDS, {"max_words": SHORT_WORDS - 1})):
+        scored = inside & ~np.isnan(p)
+        n = int(scored.sum())
+        accuracy = float(((p[scored] >= threshold).astype(int) == y[scored]).mean()) if n else None
+        slices[name] = {**bound, "n": n, "accuracy": accuracy}
+    return slices

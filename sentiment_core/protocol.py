@@ -73,7 +73,8 @@ def _from_dict(cls, document: dict, **overrides):
 class Job:
     """One job's record. `position` (in the queue) is worked out by whoever lists the jobs, never stored."""
 
-    omit_none: ClassVar[tuple[str, ...]] = ("pid", "metrics")  # written once known, as before
+    # written once known, as before; the class fields only when set, so older readers see what they knew
+    omit_none: ClassVar[tuple[str, ...]] = ("pid", "metrics", "key", "nickname", "challenge", "exercise")
     id: str
     owner: str
     name: str
@@ -91,6 +92,10 @@ class Job:
     max_train_samples: int | None = None
     pid: int | None = None  # the worker's process id, once started
     metrics: dict | None = None  # the run's test metrics, once done
+    key: str | None = None  # the secret of the owner's job link (?job=...&key=...): it gives the session back
+    nickname: str | None = None  # the student's display name (people.check_nickname)
+    challenge: str | None = None  # the id of the challenge it was submitted for (challenges.CHALLENGES)
+    exercise: dict | None = None  # the exercise it was submitted under (exercise.Exercise.to_dict)
     extra: dict = field(default_factory=dict)  # fields a newer server wrote: kept, so a rewrite loses nothing
     position: int | None = field(default=None, compare=False)
 

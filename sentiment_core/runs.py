@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config, ConfigError
+from .people import Actor, NotAllowed
 from .text import Vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,10 @@ RUNS_DIR = Path(os.environ.get("SENTIMENT_RUNS_DIR", ROOT / "artifacts" / "runs"
 REQUIRED = ("config.json", "vocab.json", "weights.npz", "history.json", "metrics.json", "meta.json")
 OPTIONAL = ("model.keras", "insights.npz", "card.md")
 MANIFEST = "manifest.json"
+# Who trained or imported a user run on this server, their display name and the challenge it was submitted
+# for: {"owner": people.owner_tag, "nickname": ..., "challenge": ...}. A server's fact about the run, like
+# `.pinned`: outside the manifest, left out of a run's zip, never read as part of the run.
+STUDENT_FILE = ".student.json"
 MAX_ZIP_BYTES = 200 * 2**20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -224,14 +229,42 @@ def resolve(name: str, runs_dir: Path = RUNS_DIR, shipped_dir: Path = SHIPPED_DI
     raise RunError(f"no run named {name!r}")
 
 
-def delete_run(name: str, runs_dir: Path = RUNS_DIR) -> None:
-    """Delete a user run. Shipped runs live elsewhere and cannot be reached from here."""
+def read_student(path: Path) -> dict:
+    """A run's STUDENT_FILE, or {} when it has none (shipped, trained from the command line, older) or it
+    cannot be read."""
+    try:
+        document = json.loads((Path(path) / STUDENT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def write_student(path: Path, owner_tag: str | None, nickname: str | None = None, challenge: str | None = None
+                  ) -> None:
+    """Record who made a run here (atomically: readers see the old record or the new one)."""
+    document = {"owner": owner_tag, "nickname": nickname, "challenge": challenge}
+    tmp = Path(path) / f".student.{os.urandom(3).hex()}.tmp"
+    tmp.write_text(json.dumps(document), encoding="utf-8")
+    os.replace(tmp, Path(path) / STUDENT_FILE)
+
+
+def _remove(path: Path) -> None:
+    trash = Path(tempfile.mkdtemp(prefix=f".del-{path.name}-", dir=path.parent))
+    os.replace(path, trash / "run")
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def delete_run(name: str, runs_dir: Path, by: Actor) -> None:
+    """Delete a user run, for the student who made it here or the teacher (a run with no student recorded,
+    from the command line or an older server, is the teacher's to delete). Shipped runs live elsewhere and
+    cannot be reached from here. Raises RunError or people.NotAllowed; nothing changes then."""
     path = Path(runs_dir) / check_name(name)
     if not path.is_dir():
         raise RunError(f"no run named {name!r} in {runs_dir}")
-    trash = Path(tempfile.mkdtemp(prefix=f".del-{name}-", dir=runs_dir))
-    os.replace(path, trash / "run")
-    shutil.rmtree(trash, ignore_errors=True)
+    if not by.may_act_on(tag=read_student(path).get("owner")):
+        raise NotAllowed(f"run {name!r} is not yours: only the student who trained it, or the teacher, can "
+                         "delete it")
+    _remove(path)
 
 
 def to_zip(path: Path) -> bytes:
@@ -244,8 +277,9 @@ def to_zip(path: Path) -> bytes:
     return buffer.getvalue()
 
 
-def import_zip(payload: bytes, name: str, runs_dir: Path = RUNS_DIR) -> Path:
-    """Add a downloaded run back; anything that is not an intact run is refused."""
+def import_zip(payload: bytes, name: str, runs_dir: Path = RUNS_DIR, owner_tag: str | None = None) -> Path:
+    """Add a downloaded run back; anything that is not an intact run is refused. `owner_tag`: the importing
+    student's (people.owner_tag), who may then delete it."""
     check_name(name)
     if len(payload) > MAX_ZIP_BYTES:
         raise RunError(f"the zip is larger than {MAX_ZIP_BYTES // 2**20} MB")
@@ -270,6 +304,8 @@ def import_zip(payload: bytes, name: str, runs_dir: Path = RUNS_DIR) -> Path:
                 raise RunError("the zip expands to more than a run can hold")
             (tmp / member.filename).write_bytes(archive.read(member))
         load_run(tmp)  # raises RunError naming what is wrong
+        if owner_tag:
+            write_student(tmp, owner_tag)
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -294,6 +330,6 @@ def prune(runs_dir: Path = RUNS_DIR, max_bytes: int | None = None, keep: set[str
         if (path / ".pinned").exists() or path.name in keep:
             continue
         total -= disk_usage(path)
-        delete_run(path.name, runs_dir)
+        _remove(path)
         removed.append(path.name)
     return removed

@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["home", "train", "predict", "inside", "compare", "runs"]
+PAGES = ["home", "train", "predict", "inside", "compare", "runs", "class"]
 TIMEOUT = 60  # per script run; generous because the machine is shared
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -43,13 +43,18 @@ def app_folders(tmp_path_factory):
         mp.setenv("SENTIMENT_RUNS_DIR", str(base / "runs"))
         mp.setenv("SENTIMENT_JOBS_DIR", str(base / "jobs"))
         yield base
-        from app import state
+        shut_down_managers(base)
 
-        for key, manager in list(state._MANAGERS.items()):
-            if key.startswith(str(base)):
-                manager.shutdown()
-                del state._MANAGERS[key]
-        state._job_manager.clear()
+
+def shut_down_managers(base: Path) -> None:
+    """Shut down the job managers the app made for folders under `base`, and forget them."""
+    from app import state
+
+    for key, manager in list(state._MANAGERS.items()):
+        if key.startswith(str(base)):
+            manager.shutdown()
+            del state._MANAGERS[key]
+    state._job_manager.clear()
 
 
 def new_app() -> AppTest:
@@ -437,6 +442,7 @@ def test_train_a_tiny_model_through_the_ui():
     other = new_app()
     other.switch_page("app_pages/train.py")
     other.query_params["job"] = job_id
+    other.query_params["key"] = at.query_params.get("key")  # the owner's link: the job id and its key
     other.run()
     assert job_state(other) == "done"
     tables = [d.value for d in other.dataframe if "job" in d.value.columns]

@@ -16,6 +16,7 @@ import pytest
 
 from sentiment_core import cli, runs
 from sentiment_core.config import SCHEMA, Config
+from sentiment_core.people import Actor, owner_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--vocab-size", "2000", "--maxlen", "40", "--embedding-dim", "8", "--units", "8", "--batch-size", "64"]
@@ -108,7 +109,7 @@ def test_explain_prints_words_with_attributions(demo, capsys):
 def test_runs_lists_the_runs_folder(demo, capsys):
     runs_dir = Path(os.environ["SENTIMENT_RUNS_DIR"])  # a temporary folder (conftest), never artifacts/
     assert runs_dir == runs.RUNS_DIR
-    runs.import_zip(runs.to_zip(demo), "listed-by-cli", runs_dir)
+    runs.import_zip(runs.to_zip(demo), "listed-by-cli", runs_dir, owner_tag("cli-test"))
     try:
         assert cli.main(["runs"]) == 0
         rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
@@ -116,7 +117,7 @@ def test_runs_lists_the_runs_folder(demo, capsys):
         assert row["cell"] == "gru" and row["status"] == "complete" and row["shipped"] is False
         assert row["test_accuracy"] == pytest.approx(runs.load_run(demo).metrics["accuracy"])
     finally:
-        runs.delete_run("listed-by-cli", runs_dir)
+        runs.delete_run("listed-by-cli", runs_dir, Actor("cli-test"))
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["explain"], ["runs"]])

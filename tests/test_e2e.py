@@ -365,3 +365,28 @@ def test_no_word_reviews_get_a_message_not_a_traceback(page, server):
     commit_text(page, "inside_text", "not good at all")
     page.get_by_text("Sentiment as it reads").first.wait_for()
     assert_clean(page)
+
+
+@needs_shipped
+def test_class_page_board_csv_and_a_click_to_compare(page, server):
+    from tests.test_class import clone
+
+    clone(server.base / "runs" / "ana-small", "ana", "small-and-accurate", meta={"parameters": 40_000},
+          metrics={"accuracy": 0.87}, nickname="Ana")
+    open_page(page, server, "class")
+    grid = page.locator(".st-key-class_board [data-testid='stDataFrame']")
+    grid.wait_for()
+    assert page.get_by_text("Leaderboard: 3 of 3 runs (1 trained here)").count()
+    assert page.locator("[data-testid='stVegaLiteChart']").count() == 1
+    assert page.get_by_text("this server has no teacher token").count()  # no SENTIMENT_TEACHER_TOKEN here
+    with page.expect_download() as download:
+        page.locator(".st-key-class_csv button").click()
+    csv = Path(download.value.path()).read_text(encoding="utf-8")
+    assert csv.startswith("run,student,yours,test accuracy") and "ana-small,Ana,False,0.87" in csv
+    assert "passed" in csv.splitlines()[2] and str(server.base) not in csv  # ranked 2nd; no server paths
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 + 17)  # the second row's selector: ana-small
+    page.get_by_role("heading", name="Compare runs").wait_for()
+    wait_idle(page)
+    assert "ana-small" in page.locator(".st-key-compare_runs").inner_text()
+    assert_clean(page)

@@ -11,6 +11,7 @@ import pytest
 from sentiment_core import runs
 from sentiment_core.config import PRESETS
 from sentiment_core.jobs import JobError, JobManager, Limits
+from sentiment_core.people import Actor
 from sentiment_core.protocol import BatchEvent, EndEvent, StatusEvent
 
 TINY = PRESETS["tiny"].replace(epochs=1, vocab_size=500, maxlen=30, units=4, embedding_dim=8)
@@ -65,9 +66,9 @@ def test_queue_is_fifo_with_positions_and_a_queued_job_can_be_cancelled(manager)
     wait_for(lambda: manager.get(first).state == "running")
     assert manager.get(second).position == 1 and manager.get(third).position == 2
     assert [j.position for j in manager.jobs(owner="c")] == [2]  # a student's own list counts everyone's jobs
-    assert manager.stop(second).state == "cancelled"
+    assert manager.stop(second, Actor("b")).state == "cancelled"
     assert manager.get(third).position == 1
-    manager.stop(first)
+    manager.stop(first, Actor("a"))
     assert manager.wait(first).state == "stopped"
     assert manager.wait(third).state == "done"
     assert manager.get(second).state == "cancelled"  # never started
@@ -78,7 +79,7 @@ def test_stop_ends_a_running_job_within_two_seconds_and_keeps_a_run(manager):
     job_id = manager.submit(LONG, "sample", owner="s", name="stopped-run")
     wait_for(lambda: batches(manager, job_id) >= 3)
     asked = time.monotonic()
-    assert manager.stop(job_id).state == "stopping"
+    assert manager.stop(job_id, Actor("s")).state == "stopping"
     wait_for(lambda: any(isinstance(e, EndEvent) for e in manager.events(job_id)), timeout=10)
     assert time.monotonic() - asked < 2.0, "training did not stop within 2 s"
     job = manager.wait(job_id, timeout=60)

@@ -14,6 +14,7 @@ import pytest
 
 from sentiment_core import runs
 from sentiment_core.config import Config
+from sentiment_core.people import Actor, NotAllowed, owner_tag
 from sentiment_core.runs import RunError
 from sentiment_core.text import Vocabulary
 
@@ -227,7 +228,7 @@ def test_path_escaping_names_are_refused_everywhere(tmp_path, name):
     with pytest.raises(RunError, match="invalid run name"):
         runs.resolve(name, runs_dir, tmp_path)
     with pytest.raises(RunError, match="invalid run name"):
-        runs.delete_run(name, runs_dir)
+        runs.delete_run(name, runs_dir, Actor("anyone"))
     with pytest.raises(RunError, match="invalid run name"):
         runs.import_zip(payload, name, runs_dir)
     if name and Path(name).name == name:  # write_run checks the name of the folder it is given
@@ -248,13 +249,27 @@ def test_new_names_are_valid_and_distinct():
     assert len(names) == 20 and all(runs.check_name(n) for n in names)
 
 
-def test_delete_run(tmp_path):
+def test_delete_run_is_for_its_student_or_the_teacher(tmp_path, monkeypatch):
     write(tmp_path / "r1")
     write(tmp_path / "r2")
-    runs.delete_run("r1", tmp_path)
-    assert entries(tmp_path) == ["r2"]
+    write(tmp_path / "cli-run")  # no student recorded: the teacher's
+    runs.write_student(tmp_path / "r1", owner_tag("ana"), "Ana")
+    runs.write_student(tmp_path / "r2", owner_tag("bob"), "Bob")
+    with pytest.raises(NotAllowed, match="not yours"):
+        runs.delete_run("r1", tmp_path, Actor("bob"))
+    with pytest.raises(NotAllowed, match="not yours"):
+        runs.delete_run("cli-run", tmp_path, Actor("ana"))
+    assert entries(tmp_path) == ["cli-run", "r1", "r2"]
+    runs.delete_run("r1", tmp_path, Actor("ana"))
+    assert entries(tmp_path) == ["cli-run", "r2"]
     with pytest.raises(RunError, match="no run"):
-        runs.delete_run("r1", tmp_path)
+        runs.delete_run("r1", tmp_path, Actor("ana"))
+    monkeypatch.setenv("SENTIMENT_TEACHER_TOKEN", "s3cret-token")
+    with pytest.raises(NotAllowed):
+        runs.delete_run("r2", tmp_path, Actor("eve", token="s3cret-tokeN"))
+    runs.delete_run("r2", tmp_path, Actor("teacher", token="s3cret-token"))
+    runs.delete_run("cli-run", tmp_path, Actor("teacher", token="s3cret-token"))
+    assert entries(tmp_path) == []
 
 
 def test_zip_round_trip(tmp_path):
