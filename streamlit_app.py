@@ -20,6 +20,7 @@ PAGES = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/rate_review:"),
     st.Page("app_pages/inside.py", title="Inside the RNN", icon=":material/neurology:"),
+    st.Page("app_pages/edit.py", title="Edit a review", icon=":material/edit_note:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/folder_zip:"),
     st.Page("app_pages/class.py", title="Class", icon=":material/groups:"),

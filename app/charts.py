@@ -117,6 +117,27 @@ def as_it_reads_chart(frame: pd.DataFrame, height: int = 260) -> alt.Chart:
     return alt.layer(rule, line, points).properties(height=height)
 
 
+def connectivity_chart(frame: pd.DataFrame, height: int = 200) -> alt.Chart:
+    """Bars per word position (the x axis of as_it_reads_chart): ‖∂ score / ∂ word‖; rows: reading_frame's
+    plus connectivity."""
+    return alt.Chart(frame).mark_bar(color="#4c78a8").encode(
+        x=alt.X("position:Q", title="word position", scale=alt.Scale(nice=False)),
+        y=alt.Y("connectivity:Q", title="‖∂ logit / ∂ word‖"),
+        tooltip=["position:Q", "word:N", alt.Tooltip("connectivity:Q", format=".3g")],
+    ).properties(height=height)
+
+
+def forgetting_chart(frame: pd.DataFrame, height: int = 320) -> alt.Chart:
+    """forgetting_frame: one line per run, relative connectivity by distance from the end, log scale."""
+    return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
+        x=alt.X("distance:Q", title="distance from the last word read (1 = the last word)"),
+        y=alt.Y("relative:Q", scale=alt.Scale(type="log"), title="connectivity ÷ the last word's, log scale"),
+        color=alt.Color("run:N", title=None, scale=RUN_COLORS, legend=RUN_LEGEND),
+        tooltip=["run:N", "distance:Q", alt.Tooltip("relative:Q", format=".3g"),
+                 alt.Tooltip("connectivity:Q", format=".3g", title="mean ‖∂ logit / ∂ word‖")],
+    ).properties(height=height)
+
+
 def heatmap(frame: pd.DataFrame, value_title: str, bounded: tuple[float, float] | None = None,
             scheme: str = "redblue", height: int | None = None) -> alt.Chart:
     """Units (rows) x words (columns); words are labelled '3 movie' so repeats stay apart."""
@@ -228,3 +249,18 @@ def class_chart(frame: pd.DataFrame, x: str, height: int = 360) -> alt.Chart:
         tooltip=["run", "student", alt.Tooltip("test accuracy:Q", format=".2%"),
                  alt.Tooltip(field=x, type="quantitative" if numeric else "nominal")],
     ).properties(height=height)
+
+
+def slices_chart(frame: pd.DataFrame, overall: float, height: int = 110) -> alt.Chart:
+    """Accuracy per slice (frames.slices_frame): one row of bars per kind of slice, the overall accuracy dashed."""
+    base = alt.Chart().encode(
+        y=alt.Y("value:N", title=None, sort=alt.EncodingSortField("order")),
+        tooltip=["slice:N", "value:N", alt.Tooltip("n:Q", format=","), alt.Tooltip("accuracy:Q", format=".1%")])
+    bars = base.mark_bar().encode(
+        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("accuracy:Q", scale=alt.Scale(scheme="redyellowgreen", domain=[0.5, 1]), legend=None))
+    labels = base.mark_text(align="left", dx=3).encode(x="accuracy:Q", text=alt.Text("accuracy:Q", format=".1%"))
+    rule = base.mark_rule(strokeDash=[4, 4], color="gray").encode(x="overall:Q")
+    return alt.layer(bars, labels, rule, data=frame.assign(overall=overall)).properties(height=height).facet(
+        row=alt.Row("slice:N", title=None, sort=["length", "negation", "contrast", "rating"])
+    ).resolve_scale(y="independent")

@@ -62,6 +62,16 @@ def reading_frame(tokens: Sequence[Token], as_it_reads: Sequence[float]) -> pd.D
                          "unknown": [t.oov for t in tokens]})
 
 
+def forgetting_frame(curves: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per run (label -> mean connectivity at distance 1, 2, ...): run, distance, connectivity, and the
+    connectivity relative to the last word's (distance 1), which puts runs of any scale on one axis."""
+    frames = [pd.DataFrame({"run": name, "distance": np.arange(1, len(curve) + 1), "connectivity": curve,
+                            "relative": curve / curve[0] if curve[0] > 0 else np.nan})
+              for name, curve in curves.items() if len(curve)]
+    columns = ["run", "distance", "connectivity", "relative"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
 def state_frame(tokens: Sequence[Token], states: np.ndarray, max_units: int | None = None) -> pd.DataFrame:
     """(n_tokens, units) in long form for a units x words heatmap: position, word, label, unit, value."""
     states = np.asarray(states, dtype=float)
@@ -235,3 +245,28 @@ def class_frame(summaries: Sequence, verdicts: Sequence, me: str) -> pd.DataFram
 def board_csv(frame: pd.DataFrame) -> bytes:
     """The board as the teacher downloads it: every column but the server's paths."""
     return frame.drop(columns=["path"]).to_csv(index=False).encode("utf-8")
+
+
+def mistakes_frame(mistakes: Sequence, top: int) -> pd.DataFrame:
+    """The most confident mistakes (sentiment_core.mistakes.Mistake), one row each, with their slices."""
+    rows = [{"rank": k + 1, "review": short(m.text), "label": NEGATIVE if m.label == 0 else POSITIVE,
+             "probability": m.probability, "length": m.tags.length, "negation": m.tags.negation,
+             "contrast": m.tags.contrast, "rating": m.tags.rating} for k, m in enumerate(mistakes[:top])]
+    return pd.DataFrame(rows, columns=["rank", "review", "label", "probability", "length", "negation", "contrast",
+                                       "rating"])
+
+
+def slices_frame(slices: Sequence) -> pd.DataFrame:
+    """Accuracy per slice (sentiment_core.mistakes.SliceAccuracy), in their order."""
+    return pd.DataFrame([{"slice": s.slice, "value": s.value, "n": s.n, "accuracy": s.accuracy,
+                          "order": k} for k, s in enumerate(slices)],
+                        columns=["slice", "value", "n", "accuracy", "order"])
+
+
+def attribution_changes_frame(words: Sequence[str], before: Sequence[float], after: Sequence[float],
+                              top: int = 8) -> pd.DataFrame:
+    """The words whose attribution an edit moved most: word, before, after, change (largest first)."""
+    frame = pd.DataFrame({"word": list(words), "before": np.asarray(before, float), "after": np.asarray(after, float)})
+    frame["change"] = frame["after"] - frame["before"]
+    frame = frame.dropna()
+    return frame.reindex(frame["change"].abs().sort_values(ascending=False).index).head(top)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from sentiment_core import board, challenges, runs
+from sentiment_core import board, challenges, connectivity, counterfactual, data, mistakes, runs
 from sentiment_core.inference import Engine, Reading
 from sentiment_core.jobs import JobManager
 from sentiment_core.people import Actor
@@ -78,6 +78,68 @@ def read(run: runs.Run, engine: Engine, text: str) -> Reading:
 def occlusion(run: runs.Run, engine: Engine, text: str) -> tuple[list[Token], np.ndarray]:
     """Engine.occlusion, cached. Raises NoWordsError."""
     return _occlusion(str(run.path), mtime(str(run.path)), text, engine)
+
+
+# The editor's versions and suggestions, and a run's mistakes, cached the same way (per run version and text).
+@st.cache_data(max_entries=256, show_spinner="Scoring the edit…")
+def _score(path: str, mtime: float, words: tuple[str, ...], _engine: Engine) -> counterfactual.Scored:
+    return counterfactual.score(_engine, words)
+
+
+@st.cache_data(max_entries=32, show_spinner="Deleting words until the label flips…")
+def _flip(path: str, mtime: float, words: tuple[str, ...], _engine: Engine) -> counterfactual.FlipSearch:
+    return counterfactual.flip_by_deletions(_engine, _score(path, mtime, words, _engine))
+
+
+@st.cache_data(max_entries=32, show_spinner="Trying antonyms and negations…")
+def _swaps(path: str, mtime: float, words: tuple[str, ...], _engine: Engine) -> list[counterfactual.Substitution]:
+    return counterfactual.substitutions(_engine, _score(path, mtime, words, _engine))
+
+
+def score(run: runs.Run, engine: Engine, words: tuple[str, ...]) -> counterfactual.Scored:
+    """counterfactual.score, cached. Raises NoWordsError."""
+    return _score(str(run.path), mtime(str(run.path)), tuple(words), engine)
+
+
+def flip(run: runs.Run, engine: Engine, words: tuple[str, ...]) -> counterfactual.FlipSearch:
+    return _flip(str(run.path), mtime(str(run.path)), tuple(words), engine)
+
+
+def swaps(run: runs.Run, engine: Engine, words: tuple[str, ...]) -> list[counterfactual.Substitution]:
+    return _swaps(str(run.path), mtime(str(run.path)), tuple(words), engine)
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring every test review (minutes for a large run on the full set)…")
+def _mistakes(path: str, mtime: float, data: str, _engine: Engine) -> mistakes.Report:
+    return mistakes.find(_engine, data, path)
+
+
+def find_mistakes(run: runs.Run, engine: Engine, data: str) -> mistakes.Report:
+    """mistakes.find, cached here and (its probabilities) on disk. Raises DataError."""
+    return _mistakes(str(run.path), mtime(str(run.path)), data, engine)
+@st.cache_data(max_entries=64, show_spinner="Measuring how much each word still counts…")
+def _connectivity(path: str, mtime: float, text: str, _engine: Engine) -> tuple[list[Token], np.ndarray]:
+    return connectivity.connectivity(_engine, text)
+
+
+FORGETTING_REVIEWS, FORGETTING_DISTANCES = 100, 100
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring memory over the sample's test reviews…")
+def _forgetting(path: str, mtime: float, _engine: Engine) -> tuple[np.ndarray, int]:
+    _, test = data.load_raw("sample")
+    return connectivity.forgetting_curve(_engine, test.texts, FORGETTING_DISTANCES, FORGETTING_REVIEWS)
+
+
+def connectivity_of(run: runs.Run, engine: Engine, text: str) -> tuple[list[Token], np.ndarray]:
+    """connectivity.connectivity, cached. Raises NoWordsError."""
+    return _connectivity(str(run.path), mtime(str(run.path)), text, engine)
+
+
+def forgetting(run: runs.Run, engine: Engine) -> tuple[np.ndarray, int]:
+    """Mean connectivity by distance from the end over the bundled sample's test reviews that are long enough
+    (FORGETTING_REVIEWS of them, FORGETTING_DISTANCES words or the run's maxlen), and how many; cached."""
+    return _forgetting(str(run.path), mtime(str(run.path)), engine)
 
 
 @st.cache_resource

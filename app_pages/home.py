@@ -21,6 +21,7 @@ with cols[1]:
     st.page_link("app_pages/compare.py", label="**Compare** runs side by side", icon=":material/compare_arrows:")
 with cols[2]:
     st.page_link("app_pages/runs.py", label="**Runs**: download, import, delete", icon=":material/folder_zip:")
+    st.page_link("app_pages/edit.py", label="**Edit a review**: change its mind", icon=":material/edit_note:")
     st.caption("Pick the model for Predict and Inside in the sidebar (☰ on a phone).")
 
 st.subheader("Try it")

@@ -49,7 +49,22 @@ if reading is not None:
     if config.bidirectional:
         st.info("This model is bidirectional: it also reads the review backwards, from the last word. So each "
                 "point here re-reads the review's first words from scratch as a complete (shorter) review.")
-    st.altair_chart(charts.as_it_reads_chart(frames.reading_frame(tokens, reading.as_it_reads)), width="stretch")
+    reading_frame = frames.reading_frame(tokens, reading.as_it_reads)
+    st.altair_chart(charts.as_it_reads_chart(reading_frame), width="stretch")
+
+    # ------------------------------------------------------------ what it forgets
+    st.header("What it forgets")
+    st.markdown("How much the final score still depends on each word, at the same positions as the curve above: "
+                "the size of the gradient of the final score (its logit, log(p / (1 − p))) with respect to the "
+                "word's embedding vector, ‖∂ logit / ∂ word‖. A tall bar is a word the verdict still hangs on. A "
+                "SimpleRNN's bars shrink towards the first words: it forgets them. Gates let an LSTM or GRU keep "
+                "early words tall. The curve over many reviews is at the bottom of the page.")
+    _, memory = state.connectivity_of(run, engine, batch.texts[0])
+    st.altair_chart(charts.connectivity_chart(reading_frame.assign(connectivity=memory)), width="stretch")
+    if config.bidirectional or config.members > 1:
+        st.caption(("This model also reads backwards, so its first words are read last too. " if config.bidirectional
+                    else "") + ("For an ensemble, the score is the logit of the members' mean probability, and "
+                                "each word's vector is its vectors in every member." if config.members > 1 else ""))
 
     # ------------------------------------------------------------ which words, which layer, which direction
     start = 0
@@ -165,3 +180,26 @@ if frame.empty:
 else:
     st.altair_chart(charts.grad_norm_chart(frame), width="stretch")
     st.caption("Step 1 is the first position of the padded review, the last step is the last word read.")
+
+# ---------------------------------------------------------------- what it forgets, over many reviews
+st.header("What it forgets, over many reviews")
+st.markdown(f"The connectivity above, averaged over up to {state.FORGETTING_REVIEWS} of the bundled sample's test "
+            "reviews, by distance from the last word read (1 = the last word), relative to the last word's. Each "
+            f"review is at least as long as the distances shown ({state.FORGETTING_DISTANCES} words, or the "
+            "run's max length if shorter), so every point averages the same reviews. A line that drops fast is a "
+            "model whose verdict hangs on the last words only; a flat line keeps the whole review in mind.")
+curves, notes = {}, []
+for picked_run, picked_engine in run_picker.pick_runs("inside_forget_runs", [str(run.path)], at_least=2):
+    name = run_picker.run_label({"name": picked_run.name, "shipped": picked_run.shipped})
+    try:
+        curves[name], count = state.forgetting(picked_run, picked_engine)
+    except ValueError as error:
+        st.warning(f"{name}: {error}")
+    else:
+        notes.append(f"{name}: {count} reviews, distances 1-{len(curves[name])}")
+forgetting = frames.forgetting_frame(curves)
+if forgetting.empty:
+    st.info("Pick a run to draw its curve.")
+else:
+    st.altair_chart(charts.forgetting_chart(forgetting), width="stretch")
+    st.caption("; ".join(notes) + ". Hover a point for the raw mean ‖∂ logit / ∂ word‖.")

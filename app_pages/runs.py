@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import frames, inputs, run_picker, state
-from sentiment_core import runs
+from sentiment_core import export, runs
 from sentiment_core.people import NotAllowed, owner_tag
 
 st.title("Runs")
@@ -61,6 +61,19 @@ if rows:
                                icon=":material/download:", on_click="ignore")
         except runs.RunError as error:
             st.error(f"This run cannot be packed: {error}")
+        try:
+            script = export.script_for(state.load(path)[0].config, row["name"], f"{row['name']}.py")
+        except export.ExportError as error:
+            st.caption(f"No Python script for this run. {error}")
+        except runs.RunError as error:
+            st.error(f"This run cannot be exported: {error}")
+        else:
+            st.download_button("Download as a Python script", data=script, file_name=f"{row['name']}.py",
+                               mime="text/x-python", key="runs_script", icon=":material/code:", on_click="ignore")
+            st.caption(f"One file that needs only Keras 3 and NumPy: `python {row['name']}.py train --data tfds` "
+                       f"trains this network on IMDB with the run's settings and seed; `python {row['name']}.py "
+                       f"predict --weights {row['name']}.zip \"a review\"` scores with this run's weights (the zip "
+                       "above).")
         card = Path(path) / "card.md"
         if card.is_file():
             with st.expander("Model card", expanded=False):

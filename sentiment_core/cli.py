@@ -1,4 +1,4 @@
-"""python -m sentiment_core {train,evaluate,calibrate,predict,explain,runs} ... (see --help of each)."""
+"""python -m sentiment_core {train,evaluate,calibrate,predict,explain,mistakes,export,runs} ... (see --help of each)."""
 
 from __future__ import annotations
 
@@ -193,6 +193,40 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mistakes(args: argparse.Namespace) -> int:
+    from . import mistakes
+    from .inference import Engine
+    from .runs import load_run
+
+    run = load_run(args.model)
+    result = mistakes.find(Engine.from_run(run), args.data, run.path,
+                           cache_dir=None if args.no_cache else mistakes.DEFAULT_CACHE)
+    for m in result.mistakes[: args.top]:
+        print(json.dumps({"text": m.text, "label": m.label, "probability": round(m.probability, 6),
+                          "tags": mistakes.tag_dict(m.tags)}))
+    print(json.dumps({"model": args.model, "data": args.data, "summary": result.summary()}))
+    return 0
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
+    return number
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    out = export_run(args.model, args.out)
+    print(f"wrote {out}: python {out} train --data tfds (or --data a folder of train/test.jsonl.gz); "
+          f"python {out} predict --weights {args.model} \"a review\"", file=sys.stderr)
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from .runs import list_runs
 
@@ -257,6 +291,29 @@ def make_parser() -> argparse.ArgumentParser:
     explain.add_argument("--gradients", action="store_true", help="also integrated gradients (loads Keras)")
     explain.add_argument("text", help="one review")
     explain.set_defaults(func=cmd_explain)
+
+    wrong = sub.add_parser("mistakes", help="the test reviews a run gets most confidently wrong, and accuracy "
+                           "per slice", epilog=EPILOG,
+                           description="One JSON line per mistake, most confident first (text, label, probability "
+                           "of positive, tags: length, negation, contrast, rating where the data has it), then "
+                           "one line with the summary: accuracy over all and per slice (n, accuracy). Reviews "
+                           "with no word the model knows are left out and counted in no_words. Probabilities are "
+                           "kept on disk per (run, data) in $SENTIMENT_CACHE, so a second call is quick.")
+    wrong.add_argument("--model", required=True, help="run folder")
+    wrong.add_argument("--data", default="sample", help="data source whose test split is read (default sample)")
+    wrong.add_argument("--top", type=_positive, default=20, help="how many mistakes to print (default 20)")
+    wrong.add_argument("--no-cache", action="store_true", help="predict again, without reading or writing the "
+                       "cached probabilities")
+    wrong.set_defaults(func=cmd_mistakes)
+    export = sub.add_parser("export", help="write the run as one standalone Keras script",
+                            description="Write ONE Python script that uses only Keras 3 and NumPy (no sentiment_core): "
+                            "the run's text settings and network as plain Keras lines; `train` trains it on IMDB "
+                            "(tfds or a folder of train/test .jsonl.gz) with the run's hyperparameters and seed, "
+                            "`predict --weights RUN` scores texts with the run's saved weights, `summary` prints "
+                            "its parameter count. Ensembles (members > 1) are refused.")
+    export.add_argument("--model", required=True, help="run folder")
+    export.add_argument("--out", required=True, help="the script's file, e.g. my_model.py")
+    export.set_defaults(func=cmd_export)
 
     listing = sub.add_parser("runs", help="list saved runs as JSON lines")
     listing.set_defaults(func=cmd_runs)

@@ -178,3 +178,22 @@ def load(data: str = "tfds", split: str = "official", validation_fraction: float
          tfds_dir: str | None = None) -> Dataset:
     train, test = load_raw(data, tfds_dir)
     return make_splits(train, test, split, validation_fraction, seed, source=data)
+
+
+def test_ratings(data: str) -> np.ndarray | None:
+    """The star rating (1-4 negative, 7-10 positive) of each test review, in load_raw's order, where the
+    source keeps it: the bundled sample and jsonl folders have a `rating` field; other sources give None."""
+    if data == "sample":
+        path = SAMPLE_DIR / "sample_test.jsonl.gz"
+    elif (Path(data) / "test.jsonl.gz").is_file():
+        path = Path(data) / "test.jsonl.gz"
+    else:
+        return None
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            ratings = [json.loads(line).get("rating") for line in lines]
+    except (OSError, EOFError, ValueError) as error:
+        raise DataError(f"{path} is not gzip JSON lines ({error}). Use {ALTERNATIVES}") from error
+    if any(not isinstance(r, int) for r in ratings):
+        return None
+    return np.asarray(ratings, dtype=np.int32)

@@ -36,46 +36,88 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1 / (1 + e^-x), without overflow warnings
 
 
+def _sigmoid_inplace(x: np.ndarray) -> np.ndarray:
+    """`_sigmoid` computed in x's own memory (the same operations, so the same numbers)."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x += 1.0
+    x *= 0.5
+    return x
+
+
+def _step(cell: str, xp: np.ndarray, h: np.ndarray, c: np.ndarray, recurrent: np.ndarray,
+          recurrent_bias: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """One step of a cell for every member and row: new h, new c (LSTM; else c as given) and the gates.
+
+    The operations run in place, in the order of the equations above: the same numbers, fewer arrays.
+    xp is the step's input projection (x K + b), (M, B, G); h and c (M, B, U).
+    """
+    units = recurrent.shape[-2]
+    if cell == "simple_rnn":
+        new_h = h @ recurrent
+        new_h += xp
+        return np.tanh(new_h, out=new_h), c, {}
+    if cell == "lstm":
+        z = h @ recurrent
+        z += xp
+        _sigmoid_inplace(z[..., : 2 * units])
+        i, f = z[..., :units], z[..., units : 2 * units]
+        g, o = np.tanh(z[..., 2 * units : 3 * units]), _sigmoid_inplace(z[..., 3 * units :])
+        new_c = f * c
+        g *= i
+        new_c += g
+        new_h = np.tanh(new_c)
+        new_h *= o
+        return new_h, new_c, {"input": i, "forget": f, "output": o}
+    m = h @ recurrent
+    m += recurrent_bias
+    zr = _sigmoid_inplace(xp[..., : 2 * units] + m[..., : 2 * units])
+    z, r = zr[..., :units], zr[..., units:]
+    n = r * m[..., 2 * units :]
+    n += xp[..., 2 * units :]
+    np.tanh(n, out=n)
+    n *= 1.0 - z
+    new_h = z * h
+    new_h += n
+    return new_h, c, {"update": z, "reset": r}
+
+
 def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent, bias, reverse: bool,
-                   trace: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+                   trace: bool, where: np.ndarray | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """One direction of one layer over a batch, for every member at once (leading axis M).
 
     x (M, B, T, E), mask (B, T); returns outputs (M, B, T, U), final h (M, B, U), traced states.
     The members ride along in the same NumPy calls, so an ensemble costs about one network's steps.
+    With `where` (B, T), x is (M, N, E): the distinct input rows, and `where` says which row each step reads.
     """
-    members, batch, steps, _ = x.shape
+    batch, steps = mask.shape
+    members = x.shape[0]
     units = recurrent.shape[-2]
     input_bias = bias[:, 0] if cell == "gru" else bias
-    projected = x @ kernel[:, None] + input_bias[:, None, None]  # all input projections in one matmul
+    if where is None:
+        projected = x @ kernel[:, None] + input_bias[:, None, None]  # all input projections in one matmul
+    else:  # each distinct row projected once (a batch of variants of one review shares nearly all of them)
+        distinct = x @ kernel + input_bias[:, None]
     recurrent_bias = bias[:, 1][:, None] if cell == "gru" else None
     h = np.zeros((members, batch, units), dtype=np.float32)
     c = np.zeros_like(h)
     outputs = np.zeros((members, batch, steps, units), dtype=np.float32)
     names = ("h", "c", *GATES[cell]) if cell == "lstm" else ("h", *GATES[cell])
     traced = {n: np.zeros((members, batch, steps, units), dtype=np.float32) for n in names} if trace else {}
-    gates: dict[str, np.ndarray] = {}
+    whole = mask.all(axis=0)  # steps that are real in every row need no `where`
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-        xp = projected[:, :, t]
-        if cell == "simple_rnn":
-            new_h = np.tanh(xp + h @ recurrent)
-        elif cell == "lstm":
-            z = xp + h @ recurrent
-            i, f, g, o = np.split(z, 4, axis=-1)
-            i, f, o = _sigmoid(i), _sigmoid(f), _sigmoid(o)
-            new_c = f * c + i * np.tanh(g)
-            new_h = o * np.tanh(new_c)
-            gates = {"input": i, "forget": f, "output": o}
+        xp = projected[:, :, t] if where is None else distinct[:, where[:, t]]
+        new_h, new_c, gates = _step(cell, xp, h, c, recurrent, recurrent_bias)
+        if whole[t]:
+            h = new_h
+            if cell == "lstm":
+                c = new_c
         else:
-            m = h @ recurrent + recurrent_bias
-            xz, xr, xn = np.split(xp, 3, axis=-1)
-            mz, mr, mn = np.split(m, 3, axis=-1)
-            z, r = _sigmoid(xz + mz), _sigmoid(xr + mr)
-            new_h = z * h + (1.0 - z) * np.tanh(xn + r * mn)
-            gates = {"update": z, "reset": r}
-        keep = mask[:, t : t + 1]
-        h = np.where(keep, new_h, h)
-        if cell == "lstm":
-            c = np.where(keep, new_c, c)
+            keep = mask[:, t : t + 1]
+            h = np.where(keep, new_h, h)
+            if cell == "lstm":
+                c = np.where(keep, new_c, c)
         outputs[:, :, t] = h
         if trace:
             traced["h"][:, :, t] = h
@@ -84,6 +126,67 @@ def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent
             for name, value in gates.items():
                 traced[name][:, :, t] = value
     return outputs, h, traced
+
+
+def _occluded_direction(cell: str, pooling: str, base_in: np.ndarray, at_word: np.ndarray, at_next: np.ndarray,
+                        starts: np.ndarray, words: np.ndarray, nexts: np.ndarray, recurrent: np.ndarray,
+                        recurrent_bias: np.ndarray | None, reverse: bool) -> np.ndarray:
+    """One direction of a one-layer model over V variants of one review, each read only where it differs.
+
+    base_in (M, L, G): the review's input projection per step; a variant reads at_word[:, v] at step
+    words[v] and, where nexts[v] >= 0, at_next[:, v] at step nexts[v] (its bigram there changed), and the
+    review's input elsewhere. Before steps[v] in reading order its states are the review's own, so it starts
+    there from the review's state. Returns the pooled features (M, V, U), as `Engine.forward_members` pools.
+    """
+    members, steps, _ = base_in.shape
+    variants, units = len(starts), recurrent.shape[-2]
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    base_h = np.zeros((members, steps, units), np.float32)
+    base_c = np.zeros_like(base_h)
+    h = c = np.zeros((members, 1, units), np.float32)
+    for t in order:  # the review itself
+        h, c, _ = _step(cell, base_in[:, t : t + 1], h, c, recurrent, recurrent_bias)
+        base_h[:, t], base_c[:, t] = h[:, 0], c[:, 0]
+    before = None  # per step, the review's pool over the steps read up to it (forwards: 0..t; backwards: t..)
+    if pooling != "last":
+        accumulate = np.maximum.accumulate if pooling == "max" else np.cumsum
+        before = accumulate(base_h[:, ::-1], axis=1)[:, ::-1] if reverse else accumulate(base_h, axis=1)
+    h_all = np.zeros((members, variants, units), np.float32)
+    c_all = np.zeros_like(h_all)
+    pool = np.full_like(h_all, -np.inf if pooling == "max" else 0.0)
+    low, high = (variants, variants) if reverse else (0, 0)  # the active variants: [low, high)
+    for t in order:
+        if reverse:  # variants whose first differing step (backwards) is t or later
+            new_low = int(np.searchsorted(starts, t, side="left"))
+            fresh = slice(new_low, low)
+            low = new_low
+        else:
+            new_high = int(np.searchsorted(starts, t, side="right"))
+            fresh = slice(high, new_high)
+            high = new_high
+        if fresh.start < fresh.stop:
+            prior = t + 1 if reverse else t - 1
+            if 0 <= prior < steps:
+                h_all[:, fresh], c_all[:, fresh] = base_h[:, prior : prior + 1], base_c[:, prior : prior + 1]
+                if before is not None:
+                    pool[:, fresh] = before[:, prior : prior + 1]
+        if low >= high:
+            continue
+        xp = np.repeat(base_in[:, t : t + 1], high - low, axis=1)
+        v = int(np.searchsorted(words, t))  # the variant whose word is at t, and the one whose next step is t
+        if v < variants and words[v] == t and low <= v < high:
+            xp[:, v - low] = at_word[:, v]
+        if low <= v - 1 < high and words[v - 1] == t - 1 and nexts[v - 1] == t:
+            xp[:, v - 1 - low] = at_next[:, v - 1]
+        new_h, new_c, _ = _step(cell, xp, h_all[:, low:high], c_all[:, low:high], recurrent, recurrent_bias)
+        h_all[:, low:high], c_all[:, low:high] = new_h, new_c
+        if pooling == "max":
+            np.maximum(pool[:, low:high], new_h, out=pool[:, low:high])
+        elif pooling == "mean":
+            pool[:, low:high] += new_h
+    if pooling == "last":
+        return h_all
+    return pool / np.float32(steps) if pooling == "mean" else pool
 
 
 @dataclass(frozen=True)
@@ -147,16 +250,15 @@ class Engine:
             # (Pre/post padding keeps the remaining steps contiguous, so bigrams are unchanged.)
             active = mask.any(axis=0)
             token_ids, mask = token_ids[:, active], mask[:, active]
-        x = self._embed(EMBEDDING, token_ids)
-        if c.bigram_buckets:  # the model's hash, in int64 (the ids may come as int32)
-            x = x + self._embed(BIGRAMS, bigram_ids(token_ids.astype(np.int64), c.bigram_buckets, np))
+        x, where = self._distinct_inputs(token_ids)
         traces, finals = [], []
         for layer in range(1, c.layers + 1):
             outs, finals, traced = [], [], {}
             for direction in self.directions:
                 kernel, recurrent, bias = (self.w[rnn_key(layer, direction, part)] for part in RNN_PARTS)
                 out, final, tr = _run_direction(c.cell, x, mask, kernel, recurrent, bias,
-                                                reverse=direction == "backward", trace=trace)
+                                                reverse=direction == "backward", trace=trace,
+                                                where=where if layer == 1 else None)
                 outs.append(out)
                 finals.append(final)
                 traced[direction] = tr
@@ -165,17 +267,33 @@ class Engine:
         if c.pooling == "last":
             features = np.concatenate(finals, axis=-1)
         elif c.pooling == "max":
-            features = np.where(mask[None, ..., None], x, -1e9).max(axis=2)
+            features = (x if mask.all() else np.where(mask[None, ..., None], x, -1e9)).max(axis=2)
         else:
             weights = mask[None, ..., None].astype(np.float32)
             features = (x * weights).sum(axis=2) / np.maximum(weights.sum(axis=2), 1.0)
         return self._heads(features), features, traces
 
+    def _distinct_inputs(self, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first layer's distinct input vectors (M, N, E) and which one each step reads (B, T).
+
+        A step's input is its word's embedding plus, with bigrams, its bigram's: one per (word, bigram) pair.
+        """
+        ids = token_ids.astype(np.int64)  # the model's hash needs int64 (the ids may come as int32)
+        buckets = self.config.bigram_buckets
+        pairs = ids * buckets + bigram_ids(ids, buckets, np) if buckets else ids
+        distinct, where = np.unique(pairs, return_inverse=True)
+        if not buckets:
+            return self._embed(EMBEDDING, distinct), where.reshape(ids.shape)
+        x = self._embed(EMBEDDING, distinct // buckets) + self._embed(BIGRAMS, distinct % buckets)
+        return x, where.reshape(ids.shape)
+
     def _embed(self, table: str, ids: np.ndarray) -> np.ndarray:
-        """(M, B, T, D) rows of an embedding table; a cut table is held as rows times a basis."""
+        """(M, *ids.shape, D) rows of an embedding table; a cut table is held as rows times a basis."""
         rows = self.w[table][:, ids]
         basis = self.w.get(table + BASIS)
-        return rows if basis is None else np.matmul(rows, basis[:, None])
+        if basis is None:
+            return rows
+        return np.matmul(rows, basis.reshape(basis.shape[0], *[1] * (np.ndim(ids) - 1), *basis.shape[1:]))
 
     def _heads(self, features: np.ndarray) -> np.ndarray:
         """(M, B, F) -> (M, B): each member's head on its own features."""
@@ -248,10 +366,50 @@ class Engine:
 
         mode 'unk' replaces the word by the out-of-vocabulary id, 'remove' deletes it. Raises NoWordsError.
         """
+        tokens, _, deltas = self.occlusion_scored(text, mode)
+        return tokens, deltas
+
+    def occlusion_scored(self, text: str, mode: str = "unk") -> tuple[list[Token], float, np.ndarray]:
+        """`occlusion`, with the review's own probability, which it computes in the same batch."""
         c = self.config
         tokens = self.tokens(text, words_required=True)
         ids = [t.id for t in tokens]
+        if mode == "unk" and c.layers == 1:
+            p = float(self.forward(pad([ids], c.maxlen, c.padding, c.truncating))[0][0])
+            return tokens, p, p - self._occluded_one_layer(ids)
         variants = [ids[:i] + ([OOV] if mode == "unk" else []) + ids[i + 1 :] for i in range(len(ids))]
         batch = pad([ids, *variants], c.maxlen, c.padding, c.truncating)
         probs = np.concatenate([self.forward(batch[i : i + 256])[0] for i in range(0, len(batch), 256)])
-        return tokens, probs[0] - probs[1:]
+        return tokens, float(probs[0]), probs[0] - probs[1:]
+
+    def _occluded_one_layer(self, ids: list[int]) -> np.ndarray:
+        """p(review with token t read as unknown), for every t, of a one-layer model (`occlusion`'s variants).
+
+        Reading every variant whole costs a review's steps per word. A variant differs from the review only at
+        its word (and, with bigrams, at the next step), so reading forwards its states before the word are the
+        review's own, and reading backwards those after it: each direction starts a variant there from the
+        review's state, about half the steps. The same numbers as the whole reading (tests/test_lab.py).
+        """
+        c = self.config
+        if c.mask:  # the steps of a masked model's batch of same-length variants: the words alone
+            row, words = np.asarray(ids, np.int64), np.arange(len(ids))
+        else:
+            row, words = pad([ids], c.maxlen, c.padding, c.truncating)[0].astype(np.int64), self.positions(len(ids))
+        steps = len(row)
+        nexts = np.where(words + 1 < steps, words + 1, -1) if c.bigram_buckets else np.full(len(ids), -1)
+        previous = np.where(words > 0, row[np.maximum(words - 1, 0)], 0)
+        windows = np.stack([previous, np.full(len(ids), OOV), row[np.minimum(words + 1, steps - 1)]], axis=1)
+        x_row, where_row = self._distinct_inputs(row[None])
+        x_win, where_win = self._distinct_inputs(windows)  # (previous, unknown, next): the variant's changed inputs
+        features = []
+        for direction in self.directions:
+            kernel, recurrent, bias = (self.w[rnn_key(1, direction, part)] for part in RNN_PARTS)
+            input_bias = (bias[:, 0] if c.cell == "gru" else bias)[:, None]
+            recurrent_bias = bias[:, 1][:, None] if c.cell == "gru" else None
+            windowed = x_win @ kernel + input_bias
+            reverse = direction == "backward"
+            starts = np.where(nexts >= 0, nexts, words) if reverse else words
+            features.append(_occluded_direction(
+                c.cell, c.pooling, (x_row @ kernel + input_bias)[:, where_row[0]], windowed[:, where_win[:, 1]],
+                windowed[:, where_win[:, 2]], starts, words, nexts, recurrent, recurrent_bias, reverse))
+        return apply_temperature(self._heads(np.concatenate(features, axis=-1)).mean(axis=0), self.temperature)

@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
-PAGES = ["home", "train", "predict", "inside", "compare", "runs", "class"]
+PAGES = ["home", "train", "predict", "inside", "edit", "compare", "runs", "class"]
 TIMEOUT = 60  # per script run; generous because the machine is shared
 
 from streamlit.testing.v1 import AppTest  # noqa: E402

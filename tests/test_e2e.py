@@ -390,3 +390,47 @@ def test_class_page_board_csv_and_a_click_to_compare(page, server):
     wait_idle(page)
     assert "ana-small" in page.locator(".st-key-compare_runs").inner_text()
     assert_clean(page)
+
+
+@needs_shipped
+def test_editor_edit_moves_the_score_and_a_suggested_flip_flips_it(page, server):
+    open_page(page, server, "edit")
+    commit_text(page, "edit_text", "A wonderful film with great acting and a moving story. I loved it.")
+    page.get_by_text("Edited", exact=True).wait_for()
+    before = metrics(page)
+    assert before["Original"] == before["Edited"]
+    page.locator(".st-key-edit_position input[role='combobox']").click()
+    page.locator("[role='option']", has_text="2: wonderful").first.click()
+    commit_text(page, "edit_word", "terrible")
+    click_button(page, "edit_apply")
+    wait_idle(page)
+    page.wait_for_function("before => [...document.querySelectorAll('[data-testid=\"stMetricValue\"]')]"
+                           ".some(e => e.innerText.trim() !== before)", arg=before["Edited"])
+    after = metrics(page)
+    assert after["Original"] == before["Original"] and after["Edited"] != before["Edited"]
+    outlined = page.locator("[data-testid='stMarkdownContainer'] span[style*='outline']")
+    assert outlined.first.inner_text() == "terrible"
+    click_button(page, "edit_flip")
+    wait_idle(page)
+    click_button(page, "edit_apply_flip")
+    wait_idle(page)
+    page.locator("[data-testid='stAlert']", has_text="The label flipped").wait_for()
+    flipped = metrics(page)
+    assert (float(flipped["Original"].split("%")[0]) >= 50) != (float(flipped["Edited"].split("%")[0]) >= 50)
+    assert_clean(page)
+
+
+@needs_shipped
+def test_inside_draws_what_the_model_forgets(page, server):
+    """The connectivity bars under the sentiment-as-it-reads curve, and the curve over many reviews per run."""
+    open_page(page, server, "inside")
+    commit_text(page, "inside_text", "A dull start, but the second half was wonderful and the cast was great.")
+    page.get_by_role("heading", name="What it forgets", exact=True).wait_for()
+    page.get_by_role("heading", name="What it forgets, over many reviews").wait_for()
+    page.get_by_text("reviews, distances 1-").first.wait_for()  # the caption under the drawn curve
+    charts = page.locator("[data-testid='stVegaLiteChart']")
+    assert charts.count() >= 6
+    for chart in (charts.nth(0), charts.nth(1), charts.last):  # as it reads, the bars under it, the curve
+        chart.scroll_into_view_if_needed()
+        chart.locator("canvas, svg").first.wait_for()  # vega-embed drew it
+    assert_clean(page)

@@ -1,4 +1,5 @@
-"""The app's path (load a run, predict, read, occlude) never imports TensorFlow, Keras or JAX, nor training code."""
+"""The app's path (load a run, predict, read, occlude, connectivity, export a script) never imports TensorFlow,
+Keras or JAX, nor training code."""
 
 from __future__ import annotations
 
@@ -13,18 +14,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = r"""
 import json, sys
-from sentiment_core import inference, insights, runs, text
+from sentiment_core import connectivity, export, inference, insights, runs, text
 run = runs.load_run(sys.argv[1])
 engine = inference.Engine.from_run(run)
 probabilities = engine.predict(["a wonderful, moving film", "dull and far too long"])
 reading = engine.read("a wonderful, moving film")
 tokens, occlusion = engine.occlusion("a wonderful, moving film")
 path = insights.trajectory(engine, run.insights, "a wonderful, moving film")
+_, memory = connectivity.connectivity(engine, "a wonderful, moving film")
+script = export.script_for(run.config, run.name)
 print(json.dumps({
     "probabilities": probabilities.tolist(),
     "read": reading.probability,
     "occlusion": len(occlusion),
     "trajectory": list(path.shape),
+    "connectivity": len(memory),
+    "script": len(script) > 0,
     "heavy": sorted(m for m in ("tensorflow", "keras", "jax", "jaxlib", "torch") if m in sys.modules),
     "training": sorted(m for m in sys.modules if m.startswith("sentiment_core.")
                        and m.split(".")[1] in ("models", "lean_rnn", "train", "gradients", "explain")),
@@ -42,6 +47,7 @@ def test_inference_runs_without_tensorflow_keras_or_jax(gru_run):
     assert len(result["probabilities"]) == 2 and all(0 < p < 1 for p in result["probabilities"])
     assert abs(result["read"] - result["probabilities"][0]) < 1e-6
     assert result["occlusion"] == 4 and result["trajectory"] == [4, 2]
+    assert result["connectivity"] == 4 and result["script"]
 
 
 def test_a_training_worker_loads_no_tensorflow_pandas_or_ipython(tmp_path, tiny_config):
