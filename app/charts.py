@@ -207,6 +207,23 @@ def compare_epochs_chart(frame: pd.DataFrame, metric: str, height: int = 320) ->
         height=height, title=f"validation {metric}{HINTS[metric]}")
 
 
+def reliability_chart(frame: pd.DataFrame, height: int = 360) -> alt.Chart:
+    """Share of positive reviews against the probability said, per bin: on the diagonal, "70%" is right
+    70% of the time; below it the model is too sure of "positive", above it too sure of "negative"."""
+    diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(
+        strokeDash=[4, 4], color="gray").encode(x="x:Q", y="y:Q")
+    base = alt.Chart(frame).encode(
+        x=alt.X("mean probability:Q", title="probability positive said (bin mean)", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("share positive:Q", title="share of reviews that are positive", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("run:N", title=None, scale=RUN_COLORS, legend=RUN_LEGEND),
+        tooltip=["run:N", "bin:N", alt.Tooltip("mean probability:Q", format=".3f"),
+                 alt.Tooltip("share positive:Q", format=".3f"), alt.Tooltip("reviews:Q", format=","),
+                 alt.Tooltip("ece:Q", format=".4f", title="ECE")])
+    points = base.mark_point(filled=True).encode(
+        size=alt.Size("reviews:Q", legend=None, scale=alt.Scale(range=[20, 300])))
+    return alt.layer(diagonal, base.mark_line(), points).properties(height=height)
+
+
 LOG_AXES = {"parameters", "Learning rate", "Vocabulary size"}  # spread over orders of magnitude
 
 

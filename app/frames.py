@@ -156,6 +156,9 @@ def compare_frame(loaded: Sequence) -> pd.DataFrame:
             "test loss": _fmt(metrics.get("loss")),
             "test ROC AUC": _fmt(metrics.get("roc_auc")),
             "test reviews": _fmt(metrics.get("n")),
+            "test ECE (calibration error)": _fmt(metrics.get("ece")),
+            "temperature": _fmt((meta.get("calibration") or {}).get("temperature")),
+            "short-text accuracy": _fmt((metrics.get("short_texts") or {}).get("accuracy")),
             "best validation accuracy": _fmt(max((e.get("val_accuracy", float("nan"))
                                                  for e in history.get("epochs", [])), default=None)),
             "epochs run": _fmt(len(history.get("epochs", []))),
@@ -189,6 +192,21 @@ def history_frame(loaded: Sequence) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["run", "epoch", "metric", "split", "value"])
     return pd.concat(parts, ignore_index=True)
+
+
+def reliability_frame(loaded: Sequence) -> pd.DataFrame:
+    """Every run's reliability table (its test reviews in 10 bins of probability positive) in long form:
+    run, bin, mean probability, share positive, count, ece. Runs saved before calibration was measured
+    have no table and no rows."""
+    rows = []
+    for run in loaded:
+        label = run.name + (" (shipped)" if run.shipped else "")
+        for row in run.metrics.get("reliability") or []:
+            if row["count"]:
+                rows.append({"run": label, "bin": f"{row['low']:.0%}–{row['high']:.0%}",
+                             "mean probability": row["mean_probability"], "share positive": row["positive_share"],
+                             "reviews": row["count"], "ece": run.metrics.get("ece")})
+    return pd.DataFrame(rows, columns=["run", "bin", "mean probability", "share positive", "reviews", "ece"])
 
 
 # The class board's hyperparameter columns (config.SCHEMA's names; shown with its labels), after the scores.

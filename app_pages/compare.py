@@ -39,6 +39,23 @@ st.dataframe(shown, key="compare_table")
 st.caption("Test scores come from the test reviews, used once after training. Runs trained on the bundled "
            "sample were tested on 1,000 reviews, full-IMDB runs on 25,000, so compare like with like.")
 
+st.header("Can you trust its probabilities?")
+st.markdown("Each run's test reviews, grouped by the probability of *positive* it gave them (10 bins), against "
+            "the share of them that really are positive. On the dashed diagonal, a review scored 70% positive is "
+            "positive 70% of the time. Below it the model is too sure of *positive*, above it too sure of "
+            "*negative*. The ECE (expected calibration error) is the average distance to the diagonal, weighted "
+            "by the size of the points. Each run's probabilities are divided, on the logit scale, by a "
+            "temperature fitted on its validation reviews after training (never on test).")
+reliability = frames.reliability_frame(chosen)
+if reliability.empty:
+    st.info("These runs were saved before calibration was measured. `python -m sentiment_core calibrate "
+            "--model RUN` measures and stores it.")
+else:
+    st.altair_chart(charts.reliability_chart(reliability), width="stretch")
+    missing = [run.name for run in chosen if not run.metrics.get("reliability")]
+    if missing:
+        st.caption(f"No reliability table for {', '.join(missing)} (saved before calibration was measured).")
+
 st.header("The same review, every model")
 text = st.text_input("Review", value=texts.EXAMPLE_REVIEW, key="compare_text")
 try:

@@ -35,9 +35,11 @@ if reading is not None:
                 + (f" (it reads at most {config.maxlen})." if len(tokens) >= config.maxlen else "."))
     if config.members > 1:
         scores = ", ".join(f"{m:.1%}" for m in reading.members)
+        calibrated = (f", calibrated by its temperature {engine.temperature:.2f}" if engine.temperature != 1.0
+                      else "")
         st.info(f"This run is an ensemble of {config.members} networks, and its score is the mean of theirs "
-                f"({scores}). The hidden states, gates and units below are the first network's: each member "
-                "has its own, on its own axes.")
+                f"({scores}){calibrated}. The hidden states, gates and units below are the first network's: "
+                "each member has its own, on its own axes.")
 
     # ------------------------------------------------------------ as it reads
     st.header("Sentiment as it reads")

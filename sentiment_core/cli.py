@@ -1,10 +1,11 @@
-"""python -m sentiment_core {train,evaluate,predict,explain,mistakes,export,runs} ... (see --help of each)."""
+"""python -m sentiment_core {train,evaluate,calibrate,predict,explain,mistakes,export,runs} ... (see --help of each)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -81,18 +82,68 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import data as datamod
+    from .calibration import apply_temperature
     from .inference import Engine
     from .metrics import evaluate
     from .runs import load_run
+    from .short_texts import shorten
 
     engine = Engine.from_run(load_run(args.model))
     _, test = datamod.load_raw(args.data, args.tfds_dir)
-    result = evaluate(test.labels, engine.predict(test.texts))
+    temperature, engine.temperature = engine.temperature, 1.0
+    raw = engine.predict(test.texts)
+    result = {"temperature": temperature, **evaluate(test.labels, apply_temperature(raw, temperature))}
+    if temperature != 1.0:
+        before = evaluate(test.labels, raw)
+        result["uncalibrated"] = {k: before[k] for k in ("loss", "ece", "reliability")}
+    if args.short_texts:
+        short = apply_temperature(engine.predict([shorten(t) for t in test.texts]), temperature)
+        result["short_texts"] = {k: v for k, v in evaluate(test.labels, short).items() if k != "reliability"}
     if result["no_words"]:
         print(f"note: {result['no_words']} review(s) hold no word the model knows; they are not scored "
               "and not counted in n", file=sys.stderr)
     print(json.dumps({"model": args.model, "data": args.data, **result}))
     return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from . import data as datamod
+    from .calibration import calibrate_and_test
+    from .inference import Engine
+    from .runner import model_card
+    from .runs import load_run, write_run
+    from .short_texts import shorten
+    from .train import History
+
+    run = load_run(args.model)
+    trained_on = run.meta.get("data", "")
+    data = args.data or trained_on
+    if not _same_source(data, trained_on):
+        raise ValueError(f"{run.name} was trained on {trained_on!r}; its validation split exists only in that "
+                         f"source, not in {data!r} (leave --data out to use it)")
+    c = run.config
+    dataset = datamod.load(data, c.split, c.validation_fraction, c.seed, args.tfds_dir)
+    engine = Engine.from_run(run)
+    before = engine.temperature
+    test, record = calibrate_and_test(
+        engine, (engine.encode(dataset.validation.texts), dataset.validation.labels),
+        (engine.encode(dataset.test.texts), dataset.test.labels),
+        engine.encode([shorten(t) for t in dataset.test.texts]))
+    meta = {**run.meta, "calibration": record}
+    card = model_card(run.name, c, trained_on, History(**run.history), test, meta)
+    keras_file = run.path / "model.keras"
+    copy_model = (lambda to: shutil.copyfile(keras_file, to)) if keras_file.exists() else None
+    write_run(run.path, c, run.vocab, run.weights, run.history, test, meta, insights=run.insights, card=card,
+              save_model=copy_model, overwrite=True)
+    print(json.dumps({"model": args.model, "data": data, "temperature_before": before, **record,
+                      "test": {k: test[k] for k in ("n", "accuracy", "loss", "ece", "reliability", "uncalibrated",
+                                                    "short_texts")}}))
+    return 0
+
+
+def _same_source(a: str, b: str) -> bool:
+    """Two --data values naming the same source (a folder may be written relative or absolute)."""
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
 
 
 def _scored(text: str, tokens: list, probability: float) -> dict:
@@ -203,12 +254,27 @@ def make_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="score a run on a data source's test split", epilog=EPILOG,
                               description="Print JSON: accuracy, loss, n, confusion matrix "
-                              "[[TN, FP], [FN, TP]], ROC AUC, and no_words: test reviews with no word the model "
-                              "knows, which are not scored and not counted in n.")
+                              "[[TN, FP], [FN, TP]], ROC AUC, ece and its reliability table, the run's "
+                              "temperature (and, when it is not 1, the figures before calibration under "
+                              "`uncalibrated`), and no_words: test reviews with no word the model knows, which are "
+                              "not scored and not counted in n.")
     evaluate.add_argument("--model", required=True, help="run folder")
     evaluate.add_argument("--data", default="tfds", help="data source (default tfds)")
     evaluate.add_argument("--tfds-dir", help="tensorflow-datasets data_dir")
+    evaluate.add_argument("--short-texts", action="store_true",
+                          help="also score each test review cut to its first and last sentence (at most 40 words)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    calibrate = sub.add_parser(
+        "calibrate", help="fit a run's temperature on its validation split and rescore its test split",
+        epilog=EPILOG, description="Fit the temperature (one number dividing the model's logit) on the "
+        "validation split the run held out in training, never on test; store it in the run with the test "
+        "figures before and after, the short-text figures, and a new model card. Training does this already; "
+        "this command is for runs saved before it did. Prints JSON.")
+    calibrate.add_argument("--model", required=True, help="run folder")
+    calibrate.add_argument("--data", help="the data source the run was trained on (default: the one in its meta.json)")
+    calibrate.add_argument("--tfds-dir", help="tensorflow-datasets data_dir")
+    calibrate.set_defaults(func=cmd_calibrate)
 
     predict = sub.add_parser("predict", help="score texts", description="One JSON line per text "
                              "(from the arguments, else one per line of stdin): text, words (how many of the "

@@ -166,6 +166,10 @@ class Config:
     validation_fraction: float = param(
         0.2, "Validation fraction", "data", range=(0.01, 0.5), step=0.01, slider=True,
         help="Share of the training reviews held out to pick the best epoch.")
+    short_crops: float = param(
+        0.0, "Short crops", "data", range=(0.0, 1.0), step=0.05, slider=True,
+        help="0 = off. Otherwise this share of the training reviews is added once more, cut to its first and last "
+             "sentence (at most 40 words), so the model also learns from texts as short as people type.")
     seed: int = param(
         42, "Seed", "data", range=(0, 2**31 - 1),
         help="Random seed: the same seed gives the same split and start.")
@@ -202,7 +206,7 @@ class Config:
     def text_settings(self) -> dict[str, Any]:
         """What decides the encoded arrays; the preprocessing cache is keyed on it."""
         return {k: getattr(self, k) for k in ("vocab_size", "maxlen", "padding", "truncating", "split",
-                                              "validation_fraction", "seed")}
+                                              "validation_fraction", "short_crops", "seed")}
 
 
 TYPES = {"int": int, "float": float, "bool": bool, "str": str}

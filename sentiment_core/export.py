@@ -338,16 +338,23 @@ PARTS = ({", ".join(f'"{part}"' for part in fmt.RNN_PARTS)})  # each recurrent l
 
 
 def read_weights(source):
-    """The weight arrays and the vocabulary of a lab run's folder or zip (or of `train --save`)."""
+    """The weight arrays, the vocabulary and the temperature of a lab run's folder or zip (or of `train --save`).
+
+    The temperature (meta.json's `calibration`, fitted on validation after training; 1 when there is none)
+    divides the model's logit, so that a "70% positive" is right about 70% of the time.
+    """
     source = Path(source)
     try:
         if source.suffix == ".zip":
             with zipfile.ZipFile(source) as archive:
                 stored = np.load(io.BytesIO(archive.read("weights.npz")), allow_pickle=False)
                 vocabulary = json.loads(archive.read("vocab.json"))
+                meta = json.loads(archive.read("meta.json")) if "meta.json" in archive.namelist() else {{}}
         else:
             stored = np.load(source / "weights.npz", allow_pickle=False)
             vocabulary = json.loads((source / "vocab.json").read_text(encoding="utf-8"))
+            meta_file = source / "meta.json"
+            meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {{}}
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
         message = f"--weights {{source}}: not a run's folder or zip with weights.npz and vocab.json ({{error}})"
         raise SystemExit(message) from None
@@ -360,7 +367,7 @@ def read_weights(source):
     for name in [n for n in arrays if n.endswith("{fmt.BASIS}")]:
         table = name[: -len("{fmt.BASIS}")]
         arrays[table] = arrays[table] @ arrays.pop(name).astype("float32")
-    return arrays, vocabulary
+    return arrays, vocabulary, float((meta.get("calibration") or {{}}).get("temperature", 1.0))
 
 
 def set_weights(model, arrays):
@@ -413,11 +420,12 @@ def train(args):
 
 
 def predict(args):
-    arrays, vocabulary = read_weights(args.weights)
+    arrays, vocabulary, temperature = read_weights(args.weights)
     model = build_model()
     set_weights(model, arrays)
     x = encode(args.texts, vocabulary)
-    probabilities = np.asarray(model(x, training=False))[:, 0]
+    p = np.clip(np.asarray(model(x, training=False), dtype="float64")[:, 0], 1e-7, 1 - 1e-7)
+    probabilities = 1 / (1 + np.exp(-np.log(p / (1 - p)) / temperature))  # calibrated, as the lab shows it
     for text, ids, p in zip(args.texts, x, probabilities, strict=True):
         known = int((ids > 1).sum())  # a text with no word the model knows gets no score
         print(json.dumps({"text": text, "words": known, "probability": float(p) if known else None}))

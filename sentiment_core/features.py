@@ -17,10 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datamod
+from . import short_texts
 from .config import Config
 from .text import Vocabulary, encode_splits
 
 DEFAULT_CACHE = Path(os.environ.get("SENTIMENT_CACHE", Path.home() / ".cache" / "sentiment_lab"))
+
+
+ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "x_test_short")
 
 
 @dataclass(frozen=True)
@@ -32,21 +36,30 @@ class Encoded:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    x_test_short: np.ndarray  # the test reviews cut to their first and last sentence (short_texts.py)
     source: str
     cached: bool = False
 
 
 def cache_key(data: str, config: Config) -> str:
-    key = json.dumps({"source": datamod.describe_source(data), **config.text_settings}, sort_keys=True)
+    key = json.dumps({"source": datamod.describe_source(data), **config.text_settings,
+                      "short_words": short_texts.MAX_WORDS}, sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
 def encode_dataset(dataset: datamod.Dataset, config: Config, workers: int | None = None) -> Encoded:
-    vocab, (x_train, x_val, x_test) = encode_splits(
-        dataset.train.texts, [dataset.validation.texts, dataset.test.texts], config.vocab_size, config.maxlen,
-        config.padding, config.truncating, workers)
-    return Encoded(vocab, x_train, dataset.train.labels, x_val, dataset.validation.labels, x_test,
-                   dataset.test.labels, dataset.source)
+    shorts = [short_texts.shorten(text) for text in dataset.test.texts]
+    cropped = np.sort(np.random.default_rng(config.seed).permutation(len(dataset.train))[
+        : int(round(config.short_crops * len(dataset.train)))])
+    crops = [short_texts.shorten(dataset.train.texts[i]) for i in cropped]
+    vocab, (x_train, x_val, x_test, x_test_short, x_crops) = encode_splits(
+        dataset.train.texts, [dataset.validation.texts, dataset.test.texts, shorts, crops], config.vocab_size,
+        config.maxlen, config.padding, config.truncating, workers)
+    # the crops join the training reviews (the vocabulary is the reviews' own); training shuffles them in
+    x_train = np.concatenate([x_train, x_crops]) if len(crops) else x_train
+    y_train = np.concatenate([dataset.train.labels, dataset.train.labels[cropped]])
+    return Encoded(vocab, x_train, y_train, x_val, dataset.validation.labels, x_test,
+                   dataset.test.labels, x_test_short, dataset.source)
 
 
 def prepare(data: str, config: Config, cache_dir: Path | None = DEFAULT_CACHE,
@@ -68,6 +81,6 @@ def prepare(data: str, config: Config, cache_dir: Path | None = DEFAULT_CACHE,
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, vocab=np.asarray(json.dumps(list(encoded.vocab.words))),
-                     **{k: getattr(encoded, k) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")})
+                     **{k: getattr(encoded, k) for k in ARRAYS})
         os.replace(tmp, path)
     return encoded

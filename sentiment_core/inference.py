@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calibration import apply_temperature, temperature_of
 from .config import Config
 from .text import OOV, Token, Vocabulary, encode, known_words, pad, read_as_model, require_words
 from .weights import (
@@ -208,8 +209,9 @@ class Engine:
     insides (hidden states, gates, head features) are the first member's.
     """
 
-    def __init__(self, config: Config, vocab: Vocabulary, weights: dict[str, np.ndarray]):
+    def __init__(self, config: Config, vocab: Vocabulary, weights: dict[str, np.ndarray], temperature: float = 1.0):
         self.config, self.vocab = config, vocab
+        self.temperature = temperature  # fitted on validation after training (calibration.py); 1 = as trained
         stacked = config.members > 1  # an ensemble's arrays already have the member axis
         self.w = {k: np.asarray(v, dtype=np.float32) if stacked else np.asarray(v, dtype=np.float32)[None]
                   for k, v in dequantize_tables(weights, expand=False).items()}
@@ -221,7 +223,7 @@ class Engine:
 
     @classmethod
     def from_run(cls, run) -> Engine:
-        return cls(run.config, run.vocab, run.weights)
+        return cls(run.config, run.vocab, run.weights, temperature_of(run.meta))
 
     def encode(self, texts: list[str]) -> np.ndarray:
         c = self.config
@@ -231,10 +233,12 @@ class Engine:
         """Probabilities (B,), head features (B, F), and per-layer traces when asked.
 
         In an ensemble the probability is the members' mean; features and traces are the first member's.
+        The probability is calibrated by the run's temperature (the members' own are not).
         """
         probs, features, traces = self.forward_members(token_ids, trace)
+        probs = apply_temperature(probs.mean(axis=0), self.temperature)
         first = [{d: {n: v[0] for n, v in traced[d].items()} for d in traced} for traced in traces]
-        return (probs.mean(axis=0), features[0], first) if trace else (probs.mean(axis=0), features[0])
+        return (probs, features[0], first) if trace else (probs, features[0])
 
     def forward_members(self, token_ids: np.ndarray, trace: bool = False):
         """Every member's probabilities (M, B), head features (M, B, F) and traces (M, B, T, U)."""
@@ -333,7 +337,8 @@ class Engine:
         members, features, traces = self.forward_members(ids, trace=True)
         where = self.positions(len(tokens))
         layers = [{d: {n: v[0, 0, where] for n, v in traced[d].items()} for d in traced} for traced in traces]
-        return Reading(tokens, float(members[:, 0].mean()), layers, self._as_it_reads(ids, where, layers),
+        probability = float(apply_temperature(members[:, 0].mean(), self.temperature))
+        return Reading(tokens, probability, layers, self._as_it_reads(ids, where, layers),
                        features[0, 0], members[:, 0])
 
     def _as_it_reads(self, ids: np.ndarray, where: np.ndarray, layers) -> np.ndarray:
@@ -354,7 +359,7 @@ class Engine:
             top = np.maximum.accumulate(top, axis=0)
         elif c.pooling == "mean":
             top = np.cumsum(top, axis=0) / np.arange(1, len(top) + 1)[:, None]
-        return self.head(top)
+        return apply_temperature(self.head(top), self.temperature)
 
     def occlusion(self, text: str, mode: str = "unk") -> tuple[list[Token], np.ndarray]:
         """p(review) - p(review without token t), per token; positive means the word pushed towards positive.
@@ -407,4 +412,4 @@ class Engine:
             features.append(_occluded_direction(
                 c.cell, c.pooling, (x_row @ kernel + input_bias)[:, where_row[0]], windowed[:, where_win[:, 1]],
                 windowed[:, where_win[:, 2]], starts, words, nexts, recurrent, recurrent_bias, reverse))
-        return self._heads(np.concatenate(features, axis=-1)).mean(axis=0)
+        return apply_temperature(self._heads(np.concatenate(features, axis=-1)).mean(axis=0), self.temperature)

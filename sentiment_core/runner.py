@@ -10,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import footprint, insights, memlog, metrics, runs
+from . import calibration, footprint, insights, memlog, runs
 from .config import GROUPED, GROUPS, Config
 from .features import DEFAULT_CACHE, Encoded, prepare
 from .inference import Engine
 from .protocol import StatusEvent
 from .runs import Run
-from .text import PAD
 from .train import OnEvent, fit
 
 
@@ -42,6 +41,20 @@ def hardware() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores, {cpu}"
+
+
+def _calibration_lines(test: dict, meta: dict) -> str:
+    """The card's calibration and short-text lines (runs saved before either have neither)."""
+    lines = []
+    if "calibration" in meta and "uncalibrated" in test:
+        lines.append(f"**Calibration**: temperature {meta['calibration']['temperature']:.3f}, fitted on the "
+                     f"validation split; test ECE {test['uncalibrated']['ece']:.4f} before, "
+                     f"ECE {test['ece']:.4f} after (10 equal-width bins).")
+    if "short_texts" in test:
+        short = test["short_texts"]
+        lines.append(f"**Short texts** (each test review's first and last sentence, at most 40 words): "
+                     f"accuracy {short['accuracy']:.4f}, ECE {short['ece']:.4f}, n = {short['n']}.")
+    return "\n".join(lines)
 
 
 def model_card(name: str, config: Config, data: str, history, test: dict, meta: dict) -> str:
@@ -77,6 +90,7 @@ with Keras {meta['versions']['keras']} ({meta['versions']['backend']} backend).
 computed from the stored weights.
 **Validation accuracy (kept epoch)**: {val:.4f}
 **Test**: accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}, ROC AUC {test['roc_auc']:.4f}, n = {test['n']}.
+{_calibration_lines(test, meta)}
 
 **Known limits**: trained on movie reviews only, English only; words outside its
 {config.vocab_size}-word vocabulary are unknown to it; it reads at most {config.maxlen} words
@@ -86,13 +100,6 @@ over long spans still fool it; scores are not calibrated probabilities outside I
 **Every hyperparameter** (`config.json`):
 {settings}
 """
-
-
-def evaluate_run(engine: Engine, x: np.ndarray, y: np.ndarray) -> dict:
-    """The test metrics, with accuracy on long and short reviews (`slices`, metrics.length_slices)."""
-    probabilities = engine.predict_ids(x, batch_size=512)
-    return {**metrics.evaluate(y, probabilities),
-            "slices": metrics.length_slices(y, probabilities, (np.asarray(x) != PAD).sum(axis=1))}
 
 
 @footprint.keras_without_tensorflow()  # saving would import TensorFlow (~440 MB) to look for its types
@@ -108,14 +115,15 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
     engine = Engine(config, encoded.vocab, weights)
     memlog.mark("evaluate")
     t0 = time.perf_counter()
-    test = evaluate_run(engine, encoded.x_test, encoded.y_test)
+    test, calibrated = calibration.calibrate_and_test(
+        engine, (encoded.x_val, encoded.y_val), (encoded.x_test, encoded.y_test), encoded.x_test_short)
     eval_seconds = time.perf_counter() - t0
     meta = {"name": Path(path).name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "data": data,
             "status": status, "config": config.to_dict(), "versions": versions(), "hardware": hardware(),
             "timings": {"train_seconds": history.seconds, "evaluate_seconds": eval_seconds},
             "parameters": int(model.count_params()),
             "samples": {"train": len(encoded.x_train), "validation": len(encoded.x_val),
-                        "test": len(encoded.x_test)}, **(extra_meta or {})}
+                        "test": len(encoded.x_test)}, "calibration": calibrated, **(extra_meta or {})}
     card = model_card(Path(path).name, config, data, history, test, meta)
     memlog.mark("insights")
     found = insights.fit(engine, encoded.x_val, encoded.y_val)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import subprocess
 import sys
@@ -260,6 +261,21 @@ def test_compare_table_and_scores():
     table = at.dataframe[0].value
     assert "test accuracy" in table.index and "cell" in table.index
     assert len(at.dataframe[1].value) == len(at.multiselect(key="compare_runs").value)
+    assert "test ECE (calibration error)" in table.index and "short-text accuracy" in table.index
+
+
+@needs_shipped
+def test_compare_draws_each_runs_reliability_diagram():
+    at = on_page(new_app(), "compare")
+    at.multiselect(key="compare_runs").set_value([p.name for p in SHIPPED]).run()
+    assert not at.exception
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    (diagram,) = [s for s in specs if "share positive" in json.dumps(s)]
+    rows = [row for data in diagram["datasets"].values() for row in data if "share positive" in row]
+    for path in SHIPPED:  # every non-empty bin of every run, as stored in its metrics
+        stored = runs.load_run(path).metrics["reliability"]
+        mine = sorted((r["mean probability"], r["reviews"]) for r in rows if r["run"].startswith(path.name + " "))
+        assert mine == sorted((b["mean_probability"], b["count"]) for b in stored if b["count"])
 
 
 @needs_shipped

@@ -21,6 +21,14 @@ def test_shipped_run_loads_predicts_and_matches_its_card(name):
     card = (run.path / "card.md").read_text(encoding="utf-8")
     assert f"accuracy {run.metrics['accuracy']:.4f}" in card and "Known limits" in card
     assert run.metrics["n"] == 25_000 and run.meta["samples"]["test"] == 25_000
+    # calibration and short texts, measured on the official test split, as the card states them
+    temperature, short = run.meta["calibration"]["temperature"], run.metrics["short_texts"]
+    assert run.meta["calibration"]["fitted_on"] == "validation" and short["n"] + short["no_words"] == 25_000
+    assert f"temperature {temperature:.3f}" in card and f"ECE {run.metrics['ece']:.4f} after" in card
+    assert f"ECE {run.metrics['uncalibrated']['ece']:.4f} before" in card
+    assert f"accuracy {short['accuracy']:.4f}, ECE {short['ece']:.4f}, n = {short['n']}" in card
+    assert run.metrics["ece"] <= 0.02  # the target, on 25,000 test reviews
+    assert Engine.from_run(run).temperature == temperature
     _, test = data.load_raw("sample")
     engine = Engine.from_run(run)
     sample = evaluate(test.labels, engine.predict(test.texts))
