@@ -303,8 +303,8 @@ class RayRunner:
             here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
             # The board lives on this server's node: it goes away with this server, and with nothing else.
             self._board = ray.remote(StopBoard).options(num_cpus=0, scheduling_strategy=here).remote()
-            self._task = ray.remote(ray_job).options(num_returns="streaming", max_calls=1, max_retries=0,
-                                                     num_cpus=0, resources={"trainer": 1})
+            self._task = ray.remote(max_calls=1, num_returns="streaming", max_retries=0, num_cpus=0,
+                                    resources={"trainer": 1})(ray_job)
         except ImportError as error:
             raise RunnerError("SENTIMENT_RUNNER=ray needs Ray: pip install -r requirements-ray.txt") from error
         except Exception as error:  # noqa: BLE001  ConnectionError, auth, timeouts: say what and where

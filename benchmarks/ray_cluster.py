@@ -1,0 +1,144 @@
+"""A Ray cluster on this machine's loopback, for tests and benchmarks: a head and N worker nodes.
+
+Used by tests/test_ray.py, benchmarks/ray_jobs.py and benchmarks/loadtest.py --runner ray.
+
+    cluster = LocalCluster.start(tmp_dir, workers=2)
+    ...  # SENTIMENT_RUNNER=ray SENTIMENT_RAY_ADDRESS=cluster.address, with cluster.env in the environment
+    cluster.stop()
+
+Every node listens on 127.0.0.2 (Ray rewrites 127.0.0.1 to the machine's primary address), token
+authentication is off (RAY_AUTH_MODE=disabled: no token to hand around on loopback; a real cluster keeps
+it, see README), and each node is a `ray start --block` child of this process, so that it is stopped by
+its own process ids and one node can be taken away (`remove_node`) without touching any other Ray on the
+machine (`ray stop` would stop them all). The head gets no `trainer` resource: jobs run on the workers,
+`trainers` at a time on each. Memory is kept modest: one CPU and a small object store per node, no dashboard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.2"
+OBJECT_STORE_BYTES = 80 * 2**20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def cluster_env(cache: Path | None = None) -> dict[str, str]:
+    """What the nodes and a driver on this machine need in their environment."""
+    env = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    if cache is not None:
+        env["SENTIMENT_CACHE"] = str(cache)  # the worker nodes' encoded-data cache
+    return env
+
+
+@dataclass
+class LocalCluster:
+    address: str
+    base: Path
+    head: subprocess.Popen
+    workers: list[subprocess.Popen] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    temp: Path | None = None  # Ray's session folders (logs, sockets)
+
+    @classmethod
+    def start(cls, base: Path, workers: int = 2, trainers: int = 1, timeout: float = 120.0) -> LocalCluster:
+        base = Path(base)
+        base.mkdir(parents=True, exist_ok=True)
+        env = cluster_env(base / "cache")
+        port = free_port()
+        temp = Path(f"/tmp/ray-{os.getpid()}-{port}")  # sockets live here: a short path (AF_UNIX: 107 bytes)
+        cluster = cls(f"{HOST}:{port}", base, None, env=env, temp=temp)  # type: ignore[arg-type]
+        cluster.head = cluster._ray_start("head", ["--head", f"--port={port}", f"--temp-dir={temp}",
+                                                   "--include-dashboard=false",
+                                                   f"--ray-client-server-port={free_port()}"])
+        try:
+            cluster._wait_nodes(1, timeout)
+            for i in range(workers):
+                cluster.add_node(trainers, name=f"worker{i + 1}")
+            cluster._wait_nodes(1 + workers, timeout)
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+
+    def _ray_start(self, name: str, args: list[str]) -> subprocess.Popen:
+        args += ["--block", f"--node-ip-address={HOST}", "--num-cpus=1", f"--object-store-memory={OBJECT_STORE_BYTES}",
+                 "--disable-usage-stats", f"--dashboard-agent-listen-port={free_port()}"]
+        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115  kept open for the node's life
+        return subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", *args], cwd=ROOT,
+                                env={**os.environ, **self.env}, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def add_node(self, trainers: int = 1, name: str | None = None) -> subprocess.Popen:
+        node = self._ray_start(name or f"worker{len(self.workers) + 1}",
+                               [f"--address={self.address}", f'--resources={{"trainer": {trainers}}}'])
+        self.workers.append(node)
+        return node
+
+    def _wait_nodes(self, count: int, timeout: float) -> None:
+        """Until `count` nodes are up (their raylets' sockets exist), or a node's process has died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for node in [self.head, *self.workers]:
+                if node.poll() is not None:
+                    raise RuntimeError(f"a Ray node exited with {node.returncode}; see the logs in {self.base}")
+            raylets = sum(1 for node in [self.head, *self.workers] for p in _tree(node) if p.name() == "raylet")
+            if raylets >= count:
+                time.sleep(1.0)  # registered with the head shortly after it starts
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"{count} Ray nodes not up after {timeout} s; see the logs in {self.base}")
+
+    def node_of(self, pid: int) -> subprocess.Popen | None:
+        """The worker node (its `ray start` process) that a worker process `pid` runs on."""
+        for node in self.workers:
+            if any(p.pid == pid for p in _tree(node)):
+                return node
+        return None
+
+    def remove_node(self, node: subprocess.Popen) -> None:
+        """The node goes away at once, as a machine that fails: its processes are killed (SIGKILL)."""
+        _kill_tree(node)
+        self.workers.remove(node)
+
+    def stop(self) -> None:
+        for node in [*self.workers, self.head]:
+            if node is not None:
+                _kill_tree(node)
+        self.workers.clear()
+        if self.temp is not None:
+            shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def _tree(node: subprocess.Popen) -> list[psutil.Process]:
+    try:
+        parent = psutil.Process(node.pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _kill_tree(node: subprocess.Popen) -> None:
+    """A node's processes, by their ids: `ray start --block`, its raylet and the raylet's workers."""
+    for process in reversed(_tree(node)):
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signal.SIGKILL)
+    node.wait(timeout=10)
