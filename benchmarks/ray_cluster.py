@@ -114,6 +114,19 @@ class LocalCluster:
                 return node
         return None
 
+    def processes(self) -> list[psutil.Process]:
+        """Every process of every node (for measuring the cluster's memory)."""
+        return [p for node in [self.head, *self.workers] for p in _tree(node)]
+
+    def task_workers(self) -> list[psutil.Process]:
+        """The worker processes running a task on the worker nodes (Ray names them ray::<task>; ray::IDLE waits)."""
+        found = []
+        for process in (p for node in self.workers for p in _tree(node)):
+            with contextlib.suppress(psutil.Error):
+                if process.name().startswith("ray::") and process.name() != "ray::IDLE":
+                    found.append(process)
+        return found
+
     def remove_node(self, node: subprocess.Popen) -> None:
         """The node goes away at once, as a machine that fails: its processes are killed (SIGKILL)."""
         _kill_tree(node)
