@@ -119,11 +119,11 @@ class LocalCluster:
         return [p for node in [self.head, *self.workers] for p in _tree(node)]
 
     def task_workers(self) -> list[psutil.Process]:
-        """The worker processes running a task on the worker nodes (Ray names them ray::<task>; ray::IDLE waits)."""
+        """The worker processes training a job (Ray names a process after its task: ray::train-<job id>)."""
         found = []
         for process in (p for node in self.workers for p in _tree(node)):
             with contextlib.suppress(psutil.Error):
-                if process.name().startswith("ray::") and process.name() != "ray::IDLE":
+                if process.name().startswith("ray::train-"):
                     found.append(process)
         return found
 

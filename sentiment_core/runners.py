@@ -278,10 +278,13 @@ def _first_line(error: BaseException) -> str:
 
 
 class RayRunner:
-    """Each job as one Ray task on a cluster (see the module's docstring). Connects on first use, so a
-    standby app server (one that does not dispatch) never talks to Ray."""
+    """Each job as one Ray task on a cluster (see the module's docstring). Connects when there is a job to
+    start, so a standby app server (one that does not dispatch) never talks to Ray; in a thread of its own,
+    since `ray.init` waits minutes for a head that does not answer, and the dispatcher must not."""
 
     name = "ray"
+    RETRY_SECONDS = 30.0  # after a failed connection, jobs fail with its error this long, then it tries again
+    CONNECT_SECONDS = 60.0  # a connection not made by then counts as failed (ray.init may still get there)
 
     def __init__(self, address: str):
         self.address = address
@@ -289,11 +292,31 @@ class RayRunner:
         self._board = None
         self._task = None
         self._slots: tuple[float, int] = (0.0, 0)  # (when read, the cluster's trainer count)
+        self._opening: threading.Thread | None = None
+        self._opening_since = 0.0
+        self._failed: tuple[str, float] | None = None  # (why, when) the last connection failed
         self.started: list[str] = []  # job ids handed to Ray, in order (for tests and admins)
 
     def _connect(self):
+        """Ray once connected; None while connecting; RunnerError for a while after a failure."""
         if self._ray is not None:
             return self._ray
+        opening = self._opening is not None and self._opening.is_alive()
+        if opening and self._failed is None and time.monotonic() - self._opening_since > self.CONNECT_SECONDS:
+            self._failed = (f"cannot reach the Ray cluster at {self.address} (no answer within "
+                            f"{self.CONNECT_SECONDS:.0f} s)", time.monotonic())
+        if self._failed is not None:
+            why, when = self._failed
+            if time.monotonic() - when < self.RETRY_SECONDS:
+                raise RunnerError(why)
+            self._failed = None
+        if not opening:
+            self._opening_since = time.monotonic()
+            self._opening = threading.Thread(target=self._open, name="ray-connect", daemon=True)
+            self._opening.start()
+        return None
+
+    def _open(self) -> None:
         try:
             import ray
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -305,24 +328,34 @@ class RayRunner:
             self._board = ray.remote(StopBoard).options(num_cpus=0, scheduling_strategy=here).remote()
             self._task = ray.remote(max_calls=1, num_returns="streaming", max_retries=0, num_cpus=0,
                                     resources={"trainer": 1})(ray_job)
-        except ImportError as error:
-            raise RunnerError("SENTIMENT_RUNNER=ray needs Ray: pip install -r requirements-ray.txt") from error
+        except ImportError:
+            self._failed = ("SENTIMENT_RUNNER=ray needs Ray: pip install -r requirements-ray.txt", time.monotonic())
+            return
         except Exception as error:  # noqa: BLE001  ConnectionError, auth, timeouts: say what and where
-            raise RunnerError(f"cannot use the Ray cluster at {self.address}: {_first_line(error)}") from error
+            self._failed = (f"cannot use the Ray cluster at {self.address}: {_first_line(error)}", time.monotonic())
+            return
         self._ray = ray
-        return ray
 
     def start(self, job: Job, job_dir: Path) -> RayJob:
         ray = self._connect()
+        if ray is None:
+            raise RunnerError(f"still connecting to the Ray cluster at {self.address}")
+        # Ray names the worker process after the task while it runs: ray::train-<job id>.
         generator = self._task.options(name=f"train-{job.id}").remote(job.to_json(), self._board)
         self.started.append(job.id)
         return RayJob(ray, generator, self._board, job, job_dir)
 
     def slots(self) -> int | None:
-        """The cluster's `trainer` resources, read at most once a second."""
+        """The cluster's `trainer` resources, read at most once a second (0 while connecting)."""
         read, count = self._slots
         if time.monotonic() - read > 1.0:
-            count = int(self._connect().cluster_resources().get("trainer", 0))
+            ray = self._connect()
+            if ray is None:
+                return 0
+            try:
+                count = int(ray.cluster_resources().get("trainer", 0))
+            except Exception as error:  # noqa: BLE001  the head went away
+                raise RunnerError(f"the Ray cluster at {self.address} does not answer: {_first_line(error)}") from error
             self._slots = (time.monotonic(), count)
         return count
 

@@ -60,7 +60,7 @@ def manager(cluster, folders, concurrent: int = 2) -> JobManager:
 
 def ray_worker(pid: int) -> bool:
     try:
-        return psutil.Process(pid).name().startswith("ray::")
+        return psutil.Process(pid).name().startswith("ray::train-")  # a Ray worker running our task
     except psutil.Error:
         return False
 

@@ -151,3 +151,33 @@ def test_a_job_cancelled_on_either_server_never_starts(tmp_path, where):
     finally:
         second.shutdown()
         first.shutdown()
+
+
+CHOOSE = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    from sentiment_core.jobs import JobManager
+    manager = JobManager(Path(sys.argv[1]), Path(sys.argv[2]))  # SENTIMENT_RUNNER=ray: nothing queued
+    time.sleep(1.5)  # the dispatcher ticks, and lists the (empty) queue
+    print(json.dumps({"runner": type(manager.runner).__name__, "address": manager.runner.address,
+                      "imported": sorted(m for m in ("ray", "jax", "keras", "tensorflow") if m in sys.modules)}))
+    manager.shutdown()
+""")
+
+
+def test_the_runner_comes_from_the_environment_and_ray_is_imported_only_to_start_a_job(tmp_path, monkeypatch):
+    from sentiment_core import runners
+
+    for value, message in (("ray", "SENTIMENT_RAY_ADDRESS"), ("slurm", r"'slurm': use 'local' \(default\) or 'ray'")):
+        monkeypatch.setenv("SENTIMENT_RUNNER", value)
+        monkeypatch.delenv("SENTIMENT_RAY_ADDRESS", raising=False)
+        with pytest.raises(runners.RunnerError, match=message):
+            runners.from_env()
+    monkeypatch.delenv("SENTIMENT_RUNNER")
+    assert isinstance(runners.from_env(), runners.LocalRunner)
+
+    env = {**os.environ, "SENTIMENT_RUNNER": "ray", "SENTIMENT_RAY_ADDRESS": "127.0.0.2:6379", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", CHOOSE, str(tmp_path / "jobs"), str(tmp_path / "runs")],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"runner": "RayRunner", "address": "127.0.0.2:6379", "imported": []}
