@@ -287,12 +287,13 @@ class JobManager:
             write_atomic(self._job_file(job_id), job.to_json())
             return job
 
-    def _mark_interrupted(self, states: tuple[JobState, ...], why: str) -> None:
-        """Jobs the previous dispatcher left in `states` will not finish: say so, never call them done."""
+    def _mark_interrupted(self, states: tuple[JobState, ...], why: str, spare=()) -> None:
+        """Jobs the previous dispatcher left in `states` will not finish: say so, never call them done.
+        `spare`: ids of jobs this server runs itself."""
         with self._lock, self._shared:
             for path in self.jobs_dir.glob(f"*/{JOB_FILE}"):
                 job = read_job(path)
-                if job and job.state in states:
+                if job and job.state in states and job.id not in spare:
                     result = read_result(path.parent / RESULT_FILE)
                     if result:  # it finished while nobody was watching
                         job = job.replace(state=result.state, run=result.run, error=result.error)
@@ -324,21 +325,21 @@ class JobManager:
     def _dispatching(self) -> bool:
         """Whether this server starts the folder's jobs now. A standby tries for the lease once a second; on
         taking it over, the jobs the previous dispatcher was running are marked interrupted (their workers
-        went with it), and the queue carries on. Having lost it, this server lets its jobs go."""
+        went with it), and the queue carries on. A dispatcher whose heartbeat came late takes its lease back
+        if nobody else did; if another server did, it lets its jobs go (that server marked them)."""
         if self.lease.held:
             return True
-        if self._running:  # another server took the lease over while this one was silent
-            for handle in self._running.values():
-                handle.kill()
-            self._running.clear()
         if time.monotonic() - self._tried_lease < 1.0:
             return False
         self._tried_lease = time.monotonic()
-        if not self.lease.acquire():
-            return False
-        self._mark_interrupted((JobState.RUNNING, JobState.STOPPING),
-                               "the app server running this job went away while it ran")
-        return True
+        if self.lease.acquire():
+            self._mark_interrupted((JobState.RUNNING, JobState.STOPPING),
+                                   "the app server running this job went away while it ran", spare=self._running)
+            return True
+        for handle in self._running.values():
+            handle.kill()
+        self._running.clear()
+        return False
 
     def _tick(self) -> None:
         with self._lock:

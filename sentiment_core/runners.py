@@ -22,6 +22,7 @@ process imports it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
@@ -248,7 +249,8 @@ class RayJob:
         except Exception as error:  # noqa: BLE001  e.g. Ray's OutOfMemoryError: the job's own failure
             self._ended = Ended(JobResult(JobState.FAILED, error=f"{type(error).__name__}: {_first_line(error)}"))
         finally:
-            self._board.forget.remote(self.job.id)
+            with contextlib.suppress(Exception):  # Ray may be shut down already
+                self._board.forget.remote(self.job.id)
 
     def _received(self, result: JobResult, payload: bytes | None) -> JobResult:
         """The run, written into this server's runs folder; the result then names it there."""
