@@ -66,46 +66,46 @@ class LocalCluster:
         port = free_port()
         temp = Path(f"/tmp/ray-{os.getpid()}-{port}")  # sockets live here: a short path (AF_UNIX: 107 bytes)
         cluster = cls(f"{HOST}:{port}", base, None, env=env, temp=temp)  # type: ignore[arg-type]
-        cluster.head = cluster._ray_start("head", ["--head", f"--port={port}", f"--temp-dir={temp}",
-                                                   "--include-dashboard=false",
-                                                   f"--ray-client-server-port={free_port()}"])
         try:
-            cluster._wait_nodes(1, timeout)
-            for i in range(workers):
-                cluster.add_node(trainers, name=f"worker{i + 1}")
-            cluster._wait_nodes(1 + workers, timeout)
+            cluster.head = cluster._start_node("head", ["--head", f"--port={port}", f"--temp-dir={temp}",
+                                                        "--include-dashboard=false",
+                                                        f"--ray-client-server-port={free_port()}"], timeout)
+            for _ in range(workers):
+                cluster.add_node(trainers, timeout)
         except BaseException:
             cluster.stop()
             raise
         return cluster
 
-    def _ray_start(self, name: str, args: list[str]) -> subprocess.Popen:
-        args += ["--block", f"--node-ip-address={HOST}", "--num-cpus=1", f"--object-store-memory={OBJECT_STORE_BYTES}",
-                 "--disable-usage-stats", f"--dashboard-agent-listen-port={free_port()}"]
-        log = open(self.base / f"{name}.log", "ab")  # noqa: SIM115  kept open for the node's life
-        return subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", *args], cwd=ROOT,
-                                env={**os.environ, **self.env}, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-    def add_node(self, trainers: int = 1, name: str | None = None) -> subprocess.Popen:
-        node = self._ray_start(name or f"worker{len(self.workers) + 1}",
-                               [f"--address={self.address}", f'--resources={{"trainer": {trainers}}}'])
+    def add_node(self, trainers: int = 1, timeout: float = 120.0) -> subprocess.Popen:
+        node = self._start_node(f"worker{len(self.workers) + 1}",
+                                [f"--address={self.address}", f'--resources={{"trainer": {trainers}}}'], timeout)
         self.workers.append(node)
         return node
 
-    def _wait_nodes(self, count: int, timeout: float) -> None:
-        """Until `count` nodes are up (their raylets' sockets exist), or a node's process has died."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for node in [self.head, *self.workers]:
-                if node.poll() is not None:
-                    raise RuntimeError(f"a Ray node exited with {node.returncode}; see the logs in {self.base}")
-            raylets = sum(1 for node in [self.head, *self.workers] for p in _tree(node) if p.name() == "raylet")
-            if raylets >= count:
-                time.sleep(1.0)  # registered with the head shortly after it starts
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"{count} Ray nodes not up after {timeout} s; see the logs in {self.base}")
+    def _start_node(self, name: str, args: list[str], timeout: float, attempts: int = 3) -> subprocess.Popen:
+        """`ray start --block`, until it says the node is up. On a busy machine a node may time out while
+        registering with the head ("The current node timed out during startup") and exit: it is started
+        again, up to `attempts` times. One node at a time, which is also what keeps the head answering."""
+        args = [*args, "--block", f"--node-ip-address={HOST}", "--num-cpus=1",
+                f"--object-store-memory={OBJECT_STORE_BYTES}", "--disable-usage-stats",
+                f"--dashboard-agent-listen-port={free_port()}"]
+        log_path = self.base / f"{name}.log"
+        for _ in range(attempts):
+            offset = log_path.stat().st_size if log_path.exists() else 0
+            with open(log_path, "ab") as log:
+                node = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", *args], cwd=ROOT,
+                                        env={**os.environ, **self.env}, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while node.poll() is None and time.monotonic() < deadline:
+                with open(log_path, "rb") as log:
+                    log.seek(offset)
+                    if b"Ray runtime started" in log.read():
+                        return node
+                time.sleep(0.5)
+            _kill_tree(node)
+        raise RuntimeError(f"Ray node {name} did not start ({attempts} attempts); see {log_path}")
 
     def node_of(self, pid: int) -> subprocess.Popen | None:
         """The worker node (its `ray start` process) that a worker process `pid` runs on."""
