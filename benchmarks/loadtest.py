@@ -127,7 +127,8 @@ class MemorySampler(threading.Thread):
         self.peak_server = self.peak_workers = self.peak_total = self.peak_worker = self.peak_cluster = 0
         self.peak_worker_count = 0
         self.samples = 0
-        self.cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "load generator": {}}
+        self.cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "load generator": {},
+                                                 **({"ray cluster": {}} if cluster is not None else {})}
         self._halt = threading.Event()
 
     def _cpu(self, group: str, process: psutil.Process) -> None:
@@ -149,8 +150,12 @@ class MemorySampler(threading.Thread):
                 children = self.workers()
             except psutil.Error:
                 break
-            if self.cluster is not None:
-                self.peak_cluster = max(self.peak_cluster, _rss(self.cluster()))
+            cluster = self.cluster() if self.cluster is not None else []
+            if cluster:
+                self.peak_cluster = max(self.peak_cluster, _rss(cluster))
+                for process in cluster:
+                    self._cpu("ray cluster", process)
+            mine = {p.pid for p in cluster} | {p.pid for p in children}  # a Ray cluster's nodes are our children
             workers = 0
             for child in children:
                 with contextlib.suppress(psutil.Error):  # it may have just ended
@@ -162,7 +167,7 @@ class MemorySampler(threading.Thread):
             me = psutil.Process()
             self._cpu("load generator", me)
             for child in me.children():  # Playwright's driver, and chromium under it; not the server
-                if child.pid != self.process.pid:
+                if child.pid != self.process.pid and child.pid not in mine:
                     self._cpu("load generator", child)
                     with contextlib.suppress(psutil.Error):
                         for process in child.children(recursive=True):
@@ -864,7 +869,7 @@ def report(args, tally: Tally, jobs: dict, sampler: MemorySampler, meter: WatchM
         ("trainings at once (SENTIMENT_MAX_TRAININGS)", str(args.max_trainings)),
         ("where jobs run (SENTIMENT_RUNNER)", "local worker processes" if args.runner == "local" else
          f"Ray: {args.max_trainings} worker nodes with one trainer each, on 127.0.0.2"),
-        ("jobs done per minute (over the wall time)", fmt(result["jobs_per_min"])),
+        ("jobs done per minute (over the wall time)", f"{result['jobs_per_min']:.2f}"),
         ("jobs submitted / done", f"{jobs['submitted']} / {done}"),
         ("job final states", ", ".join(f"{k} {v}" for k, v in sorted(jobs["states"].items()))),
         ("errors", ", ".join(f"{k} {v}" for k, v in errors.items() if v) or "none"),
