@@ -13,7 +13,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, JobState, StartEvent, StatusEvent
+from sentiment_core.protocol import (
+    AttemptEvent,
+    BatchEvent,
+    EndEvent,
+    EpochEvent,
+    Event,
+    Job,
+    JobState,
+    StartEvent,
+    StatusEvent,
+    latest_attempt,
+)
 
 
 def ema(values: Sequence[float], alpha: float = 0.1) -> np.ndarray:
@@ -94,9 +105,12 @@ class JobEvents:
 
 
 def split_events(events: Sequence[Event]) -> JobEvents:
+    """The current attempt's events by kind (a lost attempt's are left out); a new attempt is a status line."""
     found = JobEvents()
-    for event in events:
-        if isinstance(event, StartEvent):
+    for event in latest_attempt(list(events)):
+        if isinstance(event, AttemptEvent):
+            found.status.append(StatusEvent(f"attempt {event.attempt}: {event.reason}"))
+        elif isinstance(event, StartEvent):
             found.start = event
         elif isinstance(event, EndEvent):
             found.end = event

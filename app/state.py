@@ -150,7 +150,8 @@ def forgetting(run: runs.Run, engine: Engine) -> tuple[np.ndarray, int]:
 
 @st.cache_resource
 def _job_manager(jobs: str) -> JobManager:
-    # Keyed on the jobs folder alone: two managers on one folder would both start its queued jobs.
+    # Keyed on the jobs folder alone: one manager per folder in this process (several app servers may
+    # share a folder; its lease decides which one starts jobs, see sentiment_core/lease.py).
     manager = JobManager(Path(jobs), runs_dir())
     _MANAGERS[jobs] = manager
     return manager

@@ -3,10 +3,15 @@
     python benchmarks/loadtest.py --sessions 3                      # smoke run (browsers), about a minute
     python benchmarks/loadtest.py --sessions 30                     # 30 protocol clients, bounded by --timeout
     python benchmarks/loadtest.py --sessions 3 --client protocol    # the same scenario without a browser
+    python benchmarks/loadtest.py --sessions 6 --runner ray         # jobs on a local Ray cluster (Ray installed)
 
 Localhost only, bounded in sessions and time. It starts its own server (runs, jobs and data cache in a
 temporary folder; SENTIMENT_MAX_TRAININGS = --max-trainings, default the number of cores), and its
-sessions (students) start --stagger seconds apart. Two kinds of client (--client):
+sessions (students) start --stagger seconds apart. `--runner ray` starts a Ray cluster on 127.0.0.2 first
+(benchmarks/ray_cluster.py: a head and --max-trainings worker nodes, one `trainer` each) and the server
+with SENTIMENT_RUNNER=ray; the job workers measured are then the Ray tasks' processes on the worker nodes,
+and the Ray cluster's own processes (raylets, GCS, agents, idle workers) are reported apart.
+Two kinds of client (--client):
 
 - browser (default up to 8 sessions): ONE headless Debian chromium through Playwright, one browser
   context (= one Streamlit session) per student. The end-to-end check: it draws every page, so the
@@ -69,6 +74,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,13 +118,17 @@ class MemorySampler(threading.Thread):
     seconds used by the server, its workers and the load generator (this process, Playwright's driver
     and chromium), which shares the machine's cores with the server."""
 
-    def __init__(self, pid: int, every: float = 0.5):
+    def __init__(self, pid: int, every: float = 0.5, workers: Callable[[], list[psutil.Process]] | None = None,
+                 cluster: Callable[[], list[psutil.Process]] | None = None):
         super().__init__(daemon=True, name="rss-sampler")
         self.process, self.every = psutil.Process(pid), every
-        self.peak_server = self.peak_workers = self.peak_total = self.peak_worker = 0
+        self.workers = workers or (lambda: self.process.children(recursive=True))  # job workers (Ray: its tasks)
+        self.cluster = cluster  # a Ray cluster's own processes, when jobs run there
+        self.peak_server = self.peak_workers = self.peak_total = self.peak_worker = self.peak_cluster = 0
         self.peak_worker_count = 0
         self.samples = 0
-        self.cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "load generator": {}}
+        self.cpu: dict[str, dict[int, float]] = {"server": {}, "workers": {}, "load generator": {},
+                                                 **({"ray cluster": {}} if cluster is not None else {})}
         self._halt = threading.Event()
 
     def _cpu(self, group: str, process: psutil.Process) -> None:
@@ -137,9 +147,15 @@ class MemorySampler(threading.Thread):
         while not self._halt.is_set():
             try:
                 server = self.process.memory_info().rss
-                children = self.process.children(recursive=True)
+                children = self.workers()
             except psutil.Error:
                 break
+            cluster = self.cluster() if self.cluster is not None else []
+            if cluster:
+                self.peak_cluster = max(self.peak_cluster, _rss(cluster))
+                for process in cluster:
+                    self._cpu("ray cluster", process)
+            mine = {p.pid for p in cluster} | {p.pid for p in children}  # a Ray cluster's nodes are our children
             workers = 0
             for child in children:
                 with contextlib.suppress(psutil.Error):  # it may have just ended
@@ -151,7 +167,7 @@ class MemorySampler(threading.Thread):
             me = psutil.Process()
             self._cpu("load generator", me)
             for child in me.children():  # Playwright's driver, and chromium under it; not the server
-                if child.pid != self.process.pid:
+                if child.pid != self.process.pid and child.pid not in mine:
                     self._cpu("load generator", child)
                     with contextlib.suppress(psutil.Error):
                         for process in child.children(recursive=True):
@@ -808,6 +824,14 @@ def stats(values: list[float]) -> dict:
     return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95)}
 
 
+def _rss(processes: list[psutil.Process]) -> int:
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_info().rss
+    return total
+
+
 def report(args, tally: Tally, jobs: dict, sampler: MemorySampler, meter: WatchMeter, wall: float) -> dict:
     mib = 1024 * 1024
     lat = {kind: stats(v) for kind, v in sorted(tally.latencies.items())}
@@ -834,6 +858,8 @@ def report(args, tally: Tally, jobs: dict, sampler: MemorySampler, meter: WatchM
         "page_latency_s": pages, "peak_rss_worker_mib": round(sampler.peak_worker / mib),
         "load_generator_cpu_s": sampler.cpu_seconds()["load generator"],
         "load_generator_cpu_s_per_session_min": meter.per_session_minute(meter.own_cpu_s),
+        "runner": args.runner, "jobs_per_min": round(done / (wall / 60), 2) if wall else None,
+        "peak_rss_ray_cluster_mib": round(sampler.peak_cluster / mib) if args.runner == "ray" else None,
     }
     rows = [
         ("sessions (completed every step)", f"{args.sessions} ({tally.sessions_completed})"),
@@ -841,6 +867,9 @@ def report(args, tally: Tally, jobs: dict, sampler: MemorySampler, meter: WatchM
          else "chromium through Playwright"),
         ("waiting for the job", "on Train, live" if args.watch == "train" else "on Predict, page left alone"),
         ("trainings at once (SENTIMENT_MAX_TRAININGS)", str(args.max_trainings)),
+        ("where jobs run (SENTIMENT_RUNNER)", "local worker processes" if args.runner == "local" else
+         f"Ray: {args.max_trainings} worker nodes with one trainer each, on 127.0.0.2"),
+        ("jobs done per minute (over the wall time)", f"{result['jobs_per_min']:.2f}"),
         ("jobs submitted / done", f"{jobs['submitted']} / {done}"),
         ("job final states", ", ".join(f"{k} {v}" for k, v in sorted(jobs["states"].items()))),
         ("errors", ", ".join(f"{k} {v}" for k, v in errors.items() if v) or "none"),
@@ -867,6 +896,8 @@ def report(args, tally: Tally, jobs: dict, sampler: MemorySampler, meter: WatchM
          f"{result['peak_rss_workers_mib']} MiB"),
         ("peak RSS server + workers", f"{result['peak_rss_total_mib']} MiB"),
         ("peak RSS of one job worker", f"{result['peak_rss_worker_mib']} MiB"),
+        *([("peak RSS of the Ray cluster's own processes (all nodes)", f"{result['peak_rss_ray_cluster_mib']} MiB")]
+          if args.runner == "ray" else []),
         ("lost runs (done, but the run does not load)", str(len(jobs["lost"]))),
         ("wall time", f"{wall:.0f} s"),
         (f"CPU seconds used (of {wall * (os.cpu_count() or 1):.0f} = wall x {os.cpu_count()} cores)",
@@ -892,6 +923,9 @@ def main() -> int:
                              "tabs through Playwright (default up to 8), the end-to-end check")
     parser.add_argument("--max-trainings", type=int, default=os.cpu_count() or 1,
                         help="SENTIMENT_MAX_TRAININGS for the server (default: number of cores)")
+    parser.add_argument("--runner", choices=["local", "ray"], default="local",
+                        help="where jobs run: local worker processes (default) or a Ray cluster started here "
+                             "on 127.0.0.2 with --max-trainings worker nodes (needs requirements-ray.txt)")
     parser.add_argument("--predictions", type=int, default=3, help="Predict-page scores per session (1 to 3)")
     parser.add_argument("--stagger", type=float, default=0.5, help="seconds between session starts")
     parser.add_argument("--timeout", type=float, default=900, help="total seconds for all sessions")
@@ -919,8 +953,24 @@ def main() -> int:
     expected = Scorer(base / "runs")
 
     started = time.monotonic()
-    server = AppServer.start(base, env={"SENTIMENT_MAX_TRAININGS": str(args.max_trainings)})
-    sampler = MemorySampler(server.process.pid)
+    env, cluster, workers, daemons = {"SENTIMENT_MAX_TRAININGS": str(args.max_trainings)}, None, None, None
+    if args.runner == "ray":
+        from benchmarks.ray_cluster import LocalCluster
+
+        cluster = LocalCluster.start(base / "ray", workers=args.max_trainings)
+        env.update(cluster.env, SENTIMENT_RUNNER="ray", SENTIMENT_RAY_ADDRESS=cluster.address)
+        workers = cluster.task_workers
+
+        def daemons() -> list[psutil.Process]:
+            tasks = {p.pid for p in cluster.task_workers()}
+            return [p for p in cluster.processes() if p.pid not in tasks]
+    try:
+        server = AppServer.start(base, env=env)
+    except BaseException:
+        if cluster is not None:
+            cluster.stop()
+        raise
+    sampler = MemorySampler(server.process.pid, workers=workers, cluster=daemons)
     sampler.start()
     meter = WatchMeter(server.process.pid, sampler.generator_cpu)
     tally = Tally()
@@ -934,6 +984,8 @@ def main() -> int:
         sampler.stop()
         jobs = job_summary(base / "jobs")  # before stopping: stop() would not change a job.json anyway
         server.stop()
+        if cluster is not None:
+            cluster.stop()
     result = report(args, tally, jobs, sampler, meter, wall)
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=1))

@@ -73,8 +73,9 @@ def _from_dict(cls, document: dict, **overrides):
 class Job:
     """One job's record. `position` (in the queue) is worked out by whoever lists the jobs, never stored."""
 
-    # written once known, as before; the class fields only when set, so older readers see what they knew
-    omit_none: ClassVar[tuple[str, ...]] = ("pid", "metrics", "key", "nickname", "challenge", "exercise")
+    # Left out while they hold their default: pid and metrics are written once known, attempt from the
+    # second on, the class fields only when set, so older files write back as they were.
+    omit_default: ClassVar[tuple[str, ...]] = ("pid", "metrics", "key", "nickname", "challenge", "exercise", "attempt")
     id: str
     owner: str
     name: str
@@ -96,6 +97,7 @@ class Job:
     nickname: str | None = None  # the student's display name (people.check_nickname)
     challenge: str | None = None  # the id of the challenge it was submitted for (challenges.CHALLENGES)
     exercise: dict | None = None  # the exercise it was submitted under (exercise.Exercise.to_dict)
+    attempt: int = 1  # 2 once its worker or node was lost and it was queued again (see AttemptEvent)
     extra: dict = field(default_factory=dict)  # fields a newer server wrote: kept, so a rewrite loses nothing
     position: int | None = field(default=None, compare=False)
 
@@ -110,8 +112,9 @@ class Job:
 
     def to_dict(self) -> dict:
         document = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "position")}
-        for name in self.omit_none:
-            if document[name] is None:
+        defaults = {f.name: f.default for f in fields(self)}
+        for name in self.omit_default:
+            if document[name] == defaults[name]:
                 del document[name]
         return {**document, **self.extra}
 
@@ -224,6 +227,16 @@ class EndEvent(_Event):
 
 
 @dataclass
+class AttemptEvent(_Event):
+    """The job starts again from scratch: its worker process or its node was lost (written by the manager).
+    What came before belongs to the lost attempt; see `latest_attempt`."""
+
+    type: ClassVar[str] = "attempt"
+    attempt: int  # from 2
+    reason: str
+
+
+@dataclass
 class UnknownEvent:
     """An event this code cannot read (a newer worker's kind, or a broken line): kept as it was, drawn nowhere."""
 
@@ -237,9 +250,9 @@ class UnknownEvent:
         return json.dumps(self.data)
 
 
-Event = StatusEvent | StartEvent | BatchEvent | EpochEvent | EndEvent | UnknownEvent
+Event = StatusEvent | StartEvent | BatchEvent | EpochEvent | EndEvent | AttemptEvent | UnknownEvent
 KINDS: dict[str, type[_Event]] = {kind.type: kind for kind in (StatusEvent, StartEvent, BatchEvent, EpochEvent,
-                                                                EndEvent)}
+                                                                EndEvent, AttemptEvent)}
 
 
 def event_from_dict(document: dict) -> Event:
@@ -251,6 +264,13 @@ def event_from_dict(document: dict) -> Event:
         except (KeyError, TypeError):  # a known kind missing a field: a page shows the rest
             pass
     return UnknownEvent(str(document.get("type", "")), document)
+
+
+def latest_attempt(events: list[Event]) -> list[Event]:
+    """The events of the job's current attempt: from its last AttemptEvent on (all of them if none).
+    events.jsonl keeps a lost attempt's events; curves and progress must not splice them into the next."""
+    starts = [i for i, event in enumerate(events) if isinstance(event, AttemptEvent)]
+    return events[starts[-1]:] if starts else events
 
 
 def parse_event(line: str) -> Event:

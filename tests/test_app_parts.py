@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from app import frames, html, inputs, progress, run_picker, widgets
+from sentiment_core import protocol
 from sentiment_core.config import PRESETS, ConfigError
 from sentiment_core.jobs import Limits
 from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, StartEvent, UnknownEvent
@@ -143,6 +144,19 @@ def test_progress_skips_event_kinds_it_does_not_know():
     assert progress.progress(events, _job(started=100.0), now=110.0)["fraction"] == pytest.approx(5 / 20)
     parts = progress.split_events(events)
     assert parts.start == events[0] and len(parts.batch) == 5 and parts.end is None
+
+
+def test_a_job_queued_again_shows_its_new_attempt_only():
+    """A lost worker's events stay in events.jsonl; the page must not splice them into the next attempt's."""
+    again = protocol.AttemptEvent(attempt=2, reason="the worker was lost (node died); queued again at its place")
+    assert protocol.parse_event(again.to_json()) == again
+    events = [*_events(7), again, *_events(3)]
+    parts = progress.split_events(events)
+    assert [b.global_step for b in parts.batch] == [1, 2, 3]
+    assert parts.status[0].message.startswith("attempt 2: the worker was lost")
+    info = progress.progress(events, _job(started=100.0, attempt=2), now=110.0)
+    assert info["fraction"] == pytest.approx(3 / 20)
+    assert _job(attempt=2).to_dict()["attempt"] == 2 and "attempt" not in _job().to_dict()
 
 
 def test_thinning_keeps_the_ends_and_each_buckets_extremes():
