@@ -94,7 +94,7 @@ def calibrate_and_test(engine, validation: tuple[np.ndarray, np.ndarray],
     scores = metrics.evaluate(y_test, apply_temperature(raw, temperature))
     before = metrics.evaluate(y_test, raw)
     scores["uncalibrated"] = {k: before[k] for k in ("loss", "ece", "reliability")}
-    scores["short_texts"] = {k: v for k, v in metrics.evaluate(y_test, short).items() if k != "reliability"}
+    scores["short_texts"] = _finite({k: v for k, v in metrics.evaluate(y_test, short).items() if k != "reliability"})
     scores["slices"] = metrics.length_slices(y_test, raw, (np.asarray(x_test) != 0).sum(axis=1))  # same labels
     val_scored = ~np.isnan(val_p)
     record = {"method": "temperature", "temperature": temperature, "fitted_on": "validation",
@@ -103,4 +103,9 @@ def calibrate_and_test(engine, validation: tuple[np.ndarray, np.ndarray],
               "validation_loss_after": log_loss(
                   y_val[val_scored], apply_temperature(val_p[val_scored], temperature))}
     engine.temperature = temperature
-    return scores, record
+    return scores, _finite(record)
+
+
+def _finite(document: dict) -> dict:
+    """NaN (no scored review: e.g. short texts with no word the model knows) as None, which JSON can hold."""
+    return {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in document.items()}

@@ -222,8 +222,9 @@ class Engine:
             raise ValueError("weights do not match the run's config")
 
     @classmethod
-    def from_run(cls, run) -> Engine:
-        return cls(run.config, run.vocab, run.weights, temperature_of(run.meta))
+    def from_run(cls, run, calibrated: bool = True) -> Engine:
+        """The run's engine; `calibrated=False` leaves out its temperature: the network exactly as trained."""
+        return cls(run.config, run.vocab, run.weights, temperature_of(run.meta) if calibrated else 1.0)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         c = self.config

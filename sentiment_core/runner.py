@@ -50,11 +50,13 @@ def _calibration_lines(test: dict, meta: dict) -> str:
         lines.append(f"**Calibration**: temperature {meta['calibration']['temperature']:.3f}, fitted on the "
                      f"validation split; test ECE {test['uncalibrated']['ece']:.4f} before, "
                      f"ECE {test['ece']:.4f} after (10 equal-width bins).")
-    if "short_texts" in test:
-        short = test["short_texts"]
+    short = test.get("short_texts") or {}
+    if short.get("accuracy") is None:
+        lines.append("**Short texts**: none scored (no cut review holds a word the model knows)." if short else "")
+    else:
         lines.append(f"**Short texts** (each test review's first and last sentence, at most 40 words): "
                      f"accuracy {short['accuracy']:.4f}, ECE {short['ece']:.4f}, n = {short['n']}.")
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
 
 
 def model_card(name: str, config: Config, data: str, history, test: dict, meta: dict) -> str:

@@ -30,7 +30,7 @@ def ids(ensemble, sample_halves):
 def test_every_member_matches_keras_and_the_prediction_is_their_mean(ensemble, ids):
     reference = keras.saving.load_model(ensemble.path / "model.keras")
     keras_members = np.asarray(reference.predict(ids, verbose=0))
-    engine = Engine.from_run(ensemble)
+    engine = Engine.from_run(ensemble, calibrated=False)
     members, features, _ = engine.forward_members(ids)
     assert keras_members.shape == (len(ids), 3) and ensemble.weights["head/kernel"].shape[0] == 3
     np.testing.assert_allclose(members.T, keras_members, atol=1e-5)
@@ -40,7 +40,7 @@ def test_every_member_matches_keras_and_the_prediction_is_their_mean(ensemble, i
 
 
 def test_the_insides_are_the_first_members(ensemble):
-    engine = Engine.from_run(ensemble)
+    engine = Engine.from_run(ensemble, calibrated=False)
     first = Engine(ensemble.config.replace(members=1), ensemble.vocab, {k: v[0] for k, v in ensemble.weights.items()})
     reading, alone = engine.read(TEXT), first.read(TEXT)
     for direction in ("forward", "backward"):

@@ -71,7 +71,7 @@ def test_the_last_steps_norm_is_the_heads_derivative(trained, norms_of, probe):
     """At the last step ∂L/∂h_T = (p - y) / B · w for a sigmoid head on mean cross-entropy."""
     run = trained(cell="simple_rnn")
     x, y = probe
-    probs, _ = Engine.from_run(run).forward(x)
+    probs, _ = Engine.from_run(run, calibrated=False).forward(x)
     w = run.weights["head/kernel"][:, 0]
     dl_dh = ((probs - y) / len(y))[:, None] * w[None, :]
     assert norms_of(cell="simple_rnn")[-1] == pytest.approx(np.linalg.norm(dl_dh, axis=1).mean(), rel=1e-3)
@@ -87,7 +87,7 @@ def test_simple_rnn_gradients_fade_towards_the_first_step(norms_of, probe):
 def test_integrated_gradients_add_up_to_the_prediction(trained, changes):
     run = trained(**changes)
     model = keras_model(run)
-    engine = Engine.from_run(run)
+    engine = Engine.from_run(run, calibrated=False)
     attributions = integrated_gradients_for(run, TEXT, model=model, steps=64)
     reading = engine.read(TEXT)
     assert attributions.shape == (len(reading.tokens),)

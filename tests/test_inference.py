@@ -31,7 +31,7 @@ TEXT = "This movie was horriblely good: a wonderful, moving film, though far too
 def variant(request, trained):
     run = trained(**VARIANTS[request.param])
     reference = keras.saving.load_model(run.path / "model.keras")
-    return request.param, run, Engine.from_run(run), reference
+    return request.param, run, Engine.from_run(run, calibrated=False), reference
 
 
 @pytest.fixture(scope="module")
