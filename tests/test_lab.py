@@ -141,9 +141,10 @@ def check_occlusion(engine: Engine, texts: list[str]) -> None:
         tokens = engine.tokens(text)
         ids = [t.id for t in tokens]
         fast = engine._occluded_one_layer(ids)
-        np.testing.assert_allclose(fast, whole_reading(engine, ids), atol=1e-6, err_msg=text)
+        # float32 sums in another order (seen: 2e-6 on a shipped run at p = 0.69, through its temperature)
+        np.testing.assert_allclose(fast, whole_reading(engine, ids), atol=5e-6, err_msg=text)
         p = float(engine.forward(pad([ids], engine.config.maxlen, engine.config.padding))[0][0])
-        np.testing.assert_allclose(engine.occlusion(text)[1], p - fast, atol=1e-6)
+        np.testing.assert_allclose(engine.occlusion(text)[1], p - fast, atol=5e-6)
 
 
 @pytest.mark.parametrize("shape", ONE_LAYER)
