@@ -376,6 +376,7 @@ def test_class_page_board_csv_and_a_click_to_compare(page, server):
     open_page(page, server, "class")
     grid = page.locator(".st-key-class_board [data-testid='stDataFrame']")
     grid.wait_for()
+    wait_idle(page)  # the chart comes after the board
     here = len(runs.run_dirs(server.base / "runs"))  # earlier tests on this server saved runs too
     total = here + len(SHIPPED)
     assert page.get_by_text(f"Leaderboard: {total} of {total} runs ({here} trained here)").count()
