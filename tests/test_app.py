@@ -187,14 +187,15 @@ def says_no_words(at: AppTest) -> bool:
 
 @needs_shipped
 @pytest.mark.parametrize("page, key", [("home", "home_text"), ("inside", "inside_text"),
-                                       ("compare", "compare_text"), ("train", "train_name")])
+                                       ("compare", "compare_text"), ("train", "train_name"),
+                                       ("edit", "edit_text")])
 def test_hostile_text_never_raises(page, key):
     """The default model is the shipped `best`; on the old main a no-word review crashed it on Home."""
     at = on_page(new_app(), page)
     for text in HOSTILE:
         if page == "inside":  # AppTest keeps the vanished direction picker of `best` and fails on its state
             at = on_page(new_app(), page)
-        box = at.text_area if page in ("home", "inside") else at.text_input
+        box = at.text_area if page in ("home", "inside", "edit") else at.text_input
         box(key=key).input(text).run()
         assert not at.exception, (text, [e.value for e in at.exception])
         if text in NO_WORDS and page != "train":
