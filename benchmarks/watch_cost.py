@@ -192,6 +192,10 @@ async def watch(server: AppServer, sessions: int, seconds: float, warmup: float 
     cpu1, own1, t1 = sum(process.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.monotonic()
     bytes1 = sum(s.bytes_in for s in sessions)
     latencies = sorted(x for s in sessions for xs in s.fragment_seconds.values() for x in xs)
+    by_interval: dict[float, list[float]] = {}
+    for s in sessions:
+        for interval, xs in s.fragment_seconds.items():
+            by_interval.setdefault(interval, []).extend(xs)
     await asyncio.gather(*others, return_exceptions=True)
     sampling.cancel()
 
@@ -231,6 +235,9 @@ async def watch(server: AppServer, sessions: int, seconds: float, warmup: float 
         "kib_per_session_minute": round((bytes1 - bytes0) / 1024 / n / minutes, 1),
         "refresh_seconds_p50": round(statistics.median(latencies), 3) if latencies else None,
         "refresh_seconds_p95": round(latencies[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
+        "refresh_seconds_p95_by_interval": {f"{k:g} s": round(sorted(v)[int(0.95 * (len(v) - 1))], 3)
+                                            for k, v in sorted(by_interval.items())},
+        "refreshes_by_interval": {f"{k:g} s": len(v) for k, v in sorted(by_interval.items())},
         "end_shown_seconds_max": round(max(seen), 2) if seen else None,
         "end_shown_seconds_p50": round(statistics.median(seen), 2) if seen else None,
         "stale_pages": sum(1 for s in shown if s is None or s > STALE_AFTER),

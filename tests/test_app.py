@@ -481,7 +481,7 @@ def test_queue_position_cancel_and_session_limit(monkeypatch):
         at.button(key="train_button").click().run()
     assert any("limit per session" in e for e in texts(at.error))  # the third one is refused
     assert job_state(at) == "queued"
-    assert any(m.startswith("State:") and "position 2" in m for m in texts(at.markdown))  # refreshed every 2 s
+    assert any(m.startswith("State:") and "position 2" in m for m in texts(at.markdown))  # refreshed every few seconds
     assert any("trains 0 at a time" in i for i in texts(at.info))
     at.button(key="stop_button").click().run()  # "Cancel" for a queued job
     assert job_state(at) == "cancelled"
