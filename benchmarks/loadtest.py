@@ -350,7 +350,9 @@ class Student:
     async def wait_quietly(self) -> None:
         """Stay on Predict without touching the page until the job file says the job ended."""
         self.step = "wait for the job (page left alone)"
-        deadline = time.monotonic() + self.args.step_timeout * 5
+        # A queued job waits for every job before it (100 tiny jobs two at a time: ~20 min), so waiting is
+        # bounded by the run's --timeout (which cuts every session), not by one step's.
+        deadline = time.monotonic() + self.args.timeout
         with self.watching():
             while self.job_state() not in FINAL:
                 if time.monotonic() > deadline:
@@ -510,7 +512,9 @@ class Session(Student):
         await self.check(page, "Train (job ended)")
 
     async def watch_page(self, page) -> re.Match:
-        deadline = time.monotonic() + self.args.step_timeout * 5
+        # A queued job waits for every job before it (100 tiny jobs two at a time: ~20 min), so waiting is
+        # bounded by the run's --timeout (which cuts every session), not by one step's.
+        deadline = time.monotonic() + self.args.timeout
         state_line = page.locator("[data-testid='stMarkdownContainer']", has_text="State:")
         header = page.locator("h3", has_text=re.compile(r"^Job \w+: "))
         ended_on_server = wrong_since = None
@@ -697,7 +701,9 @@ class ProtocolSession(Student):
         self.check("Train (job ended)")
 
     async def watch_page(self) -> str:
-        deadline = time.monotonic() + self.args.step_timeout * 5
+        # A queued job waits for every job before it (100 tiny jobs two at a time: ~20 min), so waiting is
+        # bounded by the run's --timeout (which cuts every session), not by one step's.
+        deadline = time.monotonic() + self.args.timeout
         wrong_since = None
         seen = ("", "")  # the job's state on disk and on the page, for the session's log
 
@@ -928,7 +934,8 @@ def main() -> int:
                              "on 127.0.0.2 with --max-trainings worker nodes (needs requirements-ray.txt)")
     parser.add_argument("--predictions", type=int, default=3, help="Predict-page scores per session (1 to 3)")
     parser.add_argument("--stagger", type=float, default=0.5, help="seconds between session starts")
-    parser.add_argument("--timeout", type=float, default=900, help="total seconds for all sessions")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="total seconds for all sessions (100 sessions: 2400; their jobs take ~20 min)")
     parser.add_argument("--step-timeout", type=float, default=180, help="seconds for one step")
     parser.add_argument("--watch", choices=["train", "none"], default="train",
                         help="train: each session watches its live job on Train (state every 3 s, curves every 10 s) "
