@@ -187,8 +187,11 @@ if train_clicked and config is not None:
 # ---------------------------------------------------------------- the job, live
 # What a watching page costs the server is what it refreshes (benchmarks/watch_cost.py): a running job's
 # state and progress bar every 3 s, which also notices its end within that (every 2 s cost 0.0059 of a core
-# per watching session at 30 sessions, 3 s 0.0048), and its curves every 10 s; a queued job's place every
-# 5 s (it moves slowly, and the job's start redraws the page).
+# per watching session at 30 sessions), and its curves about every 10 s; a queued job's place every 5 s (it
+# moves slowly, and the job's start redraws the page). The intervals share no small multiple: a fragment's
+# timer that fires while another fragment runs interrupts that run, and Streamlit then drops it (seen with
+# benchmarks/streamlit_client.py: with 10 s and 20 s, every other curves refresh was lost), so timers that
+# keep firing together would keep skipping refreshes.
 @st.fragment(run_every=3.0)
 def live_status(job_id: str, drawn: JobState) -> None:
     job_view.status(manager, job_id, drawn)
@@ -199,7 +202,7 @@ def queued_status(job_id: str, drawn: JobState) -> None:
     job_view.status(manager, job_id, drawn)
 
 
-@st.fragment(run_every=10.0)
+@st.fragment(run_every=10.1)
 def live_curves(job_id: str) -> None:
     job_view.curves(manager, job_id)
 
@@ -232,7 +235,7 @@ def mine_and_active(jobs: dict[str, Job]) -> tuple[list[Job], list[Job]]:
     return [j for j in everyone if j.owner == owner], [j for j in everyone if j.state in ACTIVE]
 
 
-@st.fragment(run_every=20.0)
+@st.fragment(run_every=21.1)
 def jobs_tables() -> None:
     """Redrawn every few seconds on its own, so states, queue positions and accuracies stay current."""
     (mine, active), now = mine_and_active(list_jobs()), time.time()

@@ -1,6 +1,6 @@
 """What one refresh of a live Train page costs the server: the job view of a running job, rerun in-process.
 
-A watching session reruns the state and progress bar every 3 s and the curves every 10 s (the page's
+A watching session reruns the state and progress bar every 3 s and the curves every 10.1 s (the page's
 `run_every` fragments); both are timed here together, in-process, without Streamlit's own cost per
 rerun (benchmarks/watch_cost.py measures the real server). The job is synthetic: a folder with
 `--batches` batch events and the epochs they span, written through the job protocol, as a worker would.

@@ -29,7 +29,7 @@ Each session:
    the Predict click to the score shown; each is tagged with its job's state at that moment);
 4. goes back to Train and watches the live job until it ends, as a student would (--watch none: stays
    on Predict, page left alone, while this script polls the job's file). The job's state and progress
-   bar refresh every 3 s, its curves every 10 s and the jobs tables every 20 s (the page's run_every
+   bar refresh every 3 s, its curves every 10.1 s and the jobs tables every 21.1 s (the page's run_every
    fragments).
 
 Before the sessions, one session scores the same reviews on the idle server: the baseline.
@@ -502,7 +502,7 @@ class Session(Student):
         self.tally.sessions_completed += 1
 
     async def watch_on_train(self, page) -> None:
-        """Back to Train, watching the live job (state every 3 s, curves every 10 s) until the page says it ended."""
+        """Back to Train, watching the live job (state every 3 s, curves every 10.1 s) until the page says it ended."""
         self.step = "watch the job on Train"
         with self.watching():
             await self.navigate(page, "Train")
@@ -938,7 +938,7 @@ def main() -> int:
                         help="total seconds for all sessions (100 sessions: 2400; their jobs take ~20 min)")
     parser.add_argument("--step-timeout", type=float, default=180, help="seconds for one step")
     parser.add_argument("--watch", choices=["train", "none"], default="train",
-                        help="train: each session watches its live job on Train (state every 3 s, curves every 10 s) "
+                        help="train: each session watches its live job on Train (state every 3 s, curves every 10.1 s) "
                              "until it ends; none: it stays on Predict and this script polls the job file")
     parser.add_argument("--json-out", type=Path, help="also write the JSON result here")
     parser.add_argument("--keep", type=Path, help="keep the server's folder (log, jobs, runs) here, and the "
