@@ -300,6 +300,12 @@ class Student:
             text += " Really."
         return text
 
+    def job_deadline(self) -> float:
+        """When to give up waiting for this session's job. A queued job waits for every job before it (100
+        tiny jobs two at a time: ~20 min), so it is the run's --timeout (which cuts every session anyway),
+        not one step's."""
+        return time.monotonic() + self.args.timeout
+
     def job(self):
         return read_job(self.jobs_dir / self.job_id / JOB_FILE) if self.job_id else None
 
@@ -350,9 +356,7 @@ class Student:
     async def wait_quietly(self) -> None:
         """Stay on Predict without touching the page until the job file says the job ended."""
         self.step = "wait for the job (page left alone)"
-        # A queued job waits for every job before it (100 tiny jobs two at a time: ~20 min), so waiting is
-        # bounded by the run's --timeout (which cuts every session), not by one step's.
-        deadline = time.monotonic() + self.args.timeout
+        deadline = self.job_deadline()
         with self.watching():
             while self.job_state() not in FINAL:
                 if time.monotonic() > deadline:
@@ -512,9 +516,7 @@ class Session(Student):
         await self.check(page, "Train (job ended)")
 
     async def watch_page(self, page) -> re.Match:
-        # A queued job waits for every job before it (100 tiny jobs two at a time: ~20 min), so waiting is
-        # bounded by the run's --timeout (which cuts every session), not by one step's.
-        deadline = time.monotonic() + self.args.timeout
+        deadline = self.job_deadline()
         state_line = page.locator("[data-testid='stMarkdownContainer']", has_text="State:")
         header = page.locator("h3", has_text=re.compile(r"^Job \w+: "))
         ended_on_server = wrong_since = None
@@ -701,9 +703,7 @@ class ProtocolSession(Student):
         self.check("Train (job ended)")
 
     async def watch_page(self) -> str:
-        # A queued job waits for every job before it (100 tiny jobs two at a time: ~20 min), so waiting is
-        # bounded by the run's --timeout (which cuts every session), not by one step's.
-        deadline = time.monotonic() + self.args.timeout
+        deadline = self.job_deadline()
         wrong_since = None
         seen = ("", "")  # the job's state on disk and on the page, for the session's log
 
