@@ -128,65 +128,85 @@ def _run_direction(cell: str, x: np.ndarray, mask: np.ndarray, kernel, recurrent
     return outputs, h, traced
 
 
-def _occluded_direction(cell: str, pooling: str, base_in: np.ndarray, at_word: np.ndarray, at_next: np.ndarray,
-                        starts: np.ndarray, words: np.ndarray, nexts: np.ndarray, recurrent: np.ndarray,
-                        recurrent_bias: np.ndarray | None, reverse: bool) -> np.ndarray:
-    """One direction of a one-layer model over V variants of one review, each read only where it differs.
+@dataclass(frozen=True)
+class _Variants:
+    """How one direction reads occlusion's variants of a review, in that direction's reading order.
 
-    base_in (M, L, G): the review's input projection per step; a variant reads at_word[:, v] at step
-    words[v] and, where nexts[v] >= 0, at_next[:, v] at step nexts[v] (its bigram there changed), and the
-    review's input elsewhere. Before steps[v] in reading order its states are the review's own, so it starts
-    there from the review's state. Returns the pooled features (M, V, U), as `Engine.forward_members` pools.
+    base_in (M, L, G) is the review's input projection per step read; variant v reads at_word[:, v] at step
+    word_at[v] and, where next_at[v] >= 0, at_next[:, v] at step next_at[v] (its bigram there changed).
     """
-    members, steps, _ = base_in.shape
-    variants, units = len(starts), recurrent.shape[-2]
-    order = range(steps - 1, -1, -1) if reverse else range(steps)
-    base_h = np.zeros((members, steps, units), np.float32)
+
+    base_in: np.ndarray
+    at_word: np.ndarray
+    at_next: np.ndarray
+    word_at: np.ndarray
+    next_at: np.ndarray
+
+
+def _occluded_features(cell: str, pooling: str, directions: list[_Variants], recurrent: np.ndarray,
+                       recurrent_bias: np.ndarray | None) -> list[np.ndarray]:
+    """Every direction of a one-layer model over V variants of one review, each read only where it differs.
+
+    Before its first differing step a variant's states are the review's own, so it starts there from the
+    review's state. Each direction holds its variants in the order they start, so the ones running at step t
+    are its first rows; the directions ride along as extra members (recurrent is (D*M, U, G)), one NumPy
+    call per step for both. A direction with fewer running rows computes a spare one, which is reset before
+    use. Returns each direction's pooled features (M, V, U), as `Engine.forward_members` pools.
+    """
+    members, steps, _ = directions[0].base_in.shape
+    variants, units = len(directions[0].word_at), recurrent.shape[-2]
+    base_in = np.concatenate([d.base_in for d in directions])  # (D*M, L, G)
+    base_h = np.zeros((len(base_in), steps, units), np.float32)
     base_c = np.zeros_like(base_h)
-    h = c = np.zeros((members, 1, units), np.float32)
-    for t in order:  # the review itself
+    h = c = np.zeros((len(base_in), 1, units), np.float32)
+    for t in range(steps):  # the review itself
         h, c, _ = _step(cell, base_in[:, t : t + 1], h, c, recurrent, recurrent_bias)
         base_h[:, t], base_c[:, t] = h[:, 0], c[:, 0]
-    before = None  # per step, the review's pool over the steps read up to it (forwards: 0..t; backwards: t..)
+    before = None  # per step, the review's pool over the steps read up to it
     if pooling != "last":
-        accumulate = np.maximum.accumulate if pooling == "max" else np.cumsum
-        before = accumulate(base_h[:, ::-1], axis=1)[:, ::-1] if reverse else accumulate(base_h, axis=1)
-    h_all = np.zeros((members, variants, units), np.float32)
+        before = (np.maximum.accumulate if pooling == "max" else np.cumsum)(base_h, axis=1)
+    starts, rows_of, injected = [], [], []  # per direction: sorted starts, variant -> row, (step, row, input)
+    for d in directions:
+        start = np.where(d.next_at >= 0, np.minimum(d.word_at, d.next_at), d.word_at)
+        order = np.argsort(start, kind="stable")  # row r holds variant order[r]
+        row = np.empty(variants, np.int64)
+        row[order] = np.arange(variants)
+        starts.append(start[order])
+        rows_of.append(row)
+        at = {}
+        for v in range(variants):
+            at.setdefault(int(d.word_at[v]), []).append((row[v], d.at_word[:, v]))
+            if d.next_at[v] >= 0:
+                at.setdefault(int(d.next_at[v]), []).append((row[v], d.at_next[:, v]))
+        injected.append(at)
+    h_all = np.zeros((len(base_in), variants, units), np.float32)
     c_all = np.zeros_like(h_all)
     pool = np.full_like(h_all, -np.inf if pooling == "max" else 0.0)
-    low, high = (variants, variants) if reverse else (0, 0)  # the active variants: [low, high)
-    for t in order:
-        if reverse:  # variants whose first differing step (backwards) is t or later
-            new_low = int(np.searchsorted(starts, t, side="left"))
-            fresh = slice(new_low, low)
-            low = new_low
-        else:
-            new_high = int(np.searchsorted(starts, t, side="right"))
-            fresh = slice(high, new_high)
-            high = new_high
-        if fresh.start < fresh.stop:
-            prior = t + 1 if reverse else t - 1
-            if 0 <= prior < steps:
-                h_all[:, fresh], c_all[:, fresh] = base_h[:, prior : prior + 1], base_c[:, prior : prior + 1]
+    running = [0] * len(directions)
+    for t in range(steps):
+        for k in range(len(directions)):  # rows starting now take the review's state (at t = 0: untouched)
+            count = int(np.searchsorted(starts[k], t, side="right"))
+            fresh, rows = slice(running[k], count), slice(k * members, (k + 1) * members)
+            running[k] = count
+            if fresh.start < fresh.stop and t > 0:
+                h_all[rows, fresh], c_all[rows, fresh] = base_h[rows, t - 1 : t], base_c[rows, t - 1 : t]
                 if before is not None:
-                    pool[:, fresh] = before[:, prior : prior + 1]
-        if low >= high:
+                    pool[rows, fresh] = before[rows, t - 1 : t]
+        width = max(running)
+        if width == 0:
             continue
-        xp = np.repeat(base_in[:, t : t + 1], high - low, axis=1)
-        v = int(np.searchsorted(words, t))  # the variant whose word is at t, and the one whose next step is t
-        if v < variants and words[v] == t and low <= v < high:
-            xp[:, v - low] = at_word[:, v]
-        if low <= v - 1 < high and words[v - 1] == t - 1 and nexts[v - 1] == t:
-            xp[:, v - 1 - low] = at_next[:, v - 1]
-        new_h, new_c, _ = _step(cell, xp, h_all[:, low:high], c_all[:, low:high], recurrent, recurrent_bias)
-        h_all[:, low:high], c_all[:, low:high] = new_h, new_c
+        xp = np.repeat(base_in[:, t : t + 1], width, axis=1)
+        for k in range(len(directions)):
+            for row, value in injected[k].get(t, ()):
+                xp[k * members : (k + 1) * members, row] = value
+        new_h, new_c, _ = _step(cell, xp, h_all[:, :width], c_all[:, :width], recurrent, recurrent_bias)
+        h_all[:, :width], c_all[:, :width] = new_h, new_c
         if pooling == "max":
-            np.maximum(pool[:, low:high], new_h, out=pool[:, low:high])
+            np.maximum(pool[:, :width], new_h, out=pool[:, :width])
         elif pooling == "mean":
-            pool[:, low:high] += new_h
-    if pooling == "last":
-        return h_all
-    return pool / np.float32(steps) if pooling == "mean" else pool
+            pool[:, :width] += new_h
+    features = h_all if pooling == "last" else pool / np.float32(steps) if pooling == "mean" else pool
+    return [features[k * members : (k + 1) * members, rows_of[k]] for k in range(len(directions))]
 
 
 @dataclass(frozen=True)
@@ -402,15 +422,20 @@ class Engine:
         windows = np.stack([previous, np.full(len(ids), OOV), row[np.minimum(words + 1, steps - 1)]], axis=1)
         x_row, where_row = self._distinct_inputs(row[None])
         x_win, where_win = self._distinct_inputs(windows)  # (previous, unknown, next): the variant's changed inputs
-        features = []
+        plans, recurrents, recurrent_biases = [], [], []
         for direction in self.directions:
             kernel, recurrent, bias = (self.w[rnn_key(1, direction, part)] for part in RNN_PARTS)
             input_bias = (bias[:, 0] if c.cell == "gru" else bias)[:, None]
-            recurrent_bias = bias[:, 1][:, None] if c.cell == "gru" else None
             windowed = x_win @ kernel + input_bias
-            reverse = direction == "backward"
-            starts = np.where(nexts >= 0, nexts, words) if reverse else words
-            features.append(_occluded_direction(
-                c.cell, c.pooling, (x_row @ kernel + input_bias)[:, where_row[0]], windowed[:, where_win[:, 1]],
-                windowed[:, where_win[:, 2]], starts, words, nexts, recurrent, recurrent_bias, reverse))
+            base_in = (x_row @ kernel + input_bias)[:, where_row[0]]
+            at_word, at_next = windowed[:, where_win[:, 1]], windowed[:, where_win[:, 2]]
+            if direction == "forward":
+                plans.append(_Variants(base_in, at_word, at_next, words, nexts))
+            else:  # read backwards: step t of the reading is step L-1-t of the review
+                plans.append(_Variants(base_in[:, ::-1], at_word, at_next, steps - 1 - words,
+                                       np.where(nexts >= 0, steps - 1 - nexts, -1)))
+            recurrents.append(recurrent)
+            recurrent_biases.append(bias[:, 1][:, None] if c.cell == "gru" else None)
+        features = _occluded_features(c.cell, c.pooling, plans, np.concatenate(recurrents),
+                                      np.concatenate(recurrent_biases) if c.cell == "gru" else None)
         return apply_temperature(self._heads(np.concatenate(features, axis=-1)).mean(axis=0), self.temperature)
