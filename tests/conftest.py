@@ -7,6 +7,7 @@ Models are tiny (vocabulary 2000, 40 words, 8 units, one epoch on the bundled sa
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -77,18 +78,29 @@ def sample_halves():
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory, cache_dir):
-    """Factory: `trained(cell="lstm", layers=2)` is the run of `tiny(...)`, trained once per session."""
+def trained(tmp_path_factory, cache_dir, worker_id):
+    """Factory: `trained(cell="lstm", layers=2)` is the run of `tiny(...)`, trained once per test run.
+
+    Under pytest-xdist the workers share one folder (their base temp's parent, new for each run): a shape one
+    worker trained, the other loads, and a file lock makes it wait while the first trains. Every shape is
+    wanted by several files (test_inference, test_no_words, test_lab...), which land on either worker.
+    """
+    from filelock import FileLock
+
     from sentiment_core.runner import train_and_save
 
-    folder = tmp_path_factory.mktemp("trained")
+    shared = worker_id != "master"
+    folder = tmp_path_factory.getbasetemp().parent / "trained" if shared else tmp_path_factory.mktemp("trained")
+    folder.mkdir(exist_ok=True)
     done: dict[tuple, runs.Run] = {}
 
     def get(**changes) -> runs.Run:
         key = tuple(sorted(changes.items()))
         if key not in done:
-            done[key] = train_and_save(tiny(**changes), "sample", folder / f"run-{len(done)}", cache_dir=cache_dir,
-                                       grad_probe=False)
+            path = folder / ("run-" + hashlib.sha1(repr(key).encode()).hexdigest()[:12])
+            with FileLock(str(path) + ".lock"):
+                done[key] = runs.load_run(path) if path.exists() else train_and_save(
+                    tiny(**changes), "sample", path, cache_dir=cache_dir, grad_probe=False)
         return done[key]
 
     return get
