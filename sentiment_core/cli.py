@@ -1,4 +1,7 @@
-"""python -m sentiment_core {train,evaluate,calibrate,predict,explain,mistakes,export,runs} ... (see --help of each)."""
+"""python -m sentiment_core {train,evaluate,calibrate,seeds,predict,explain,mistakes,export,runs} ...
+
+See --help of each.
+"""
 
 from __future__ import annotations
 
@@ -141,6 +144,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seeds(args: argparse.Namespace) -> int:
+    from .runner import model_card
+    from .runs import load_run, write_run
+    from .seeds import spread
+    from .train import History
+
+    run = load_run(args.model)
+    record = spread(run, [load_run(other) for other in args.others])
+    meta = {**run.meta, "seeds": record}
+    card = model_card(run.name, run.config, run.meta.get("data", ""), History(**run.history), run.metrics, meta)
+    keras_file = run.path / "model.keras"
+    copy_model = (lambda to: shutil.copyfile(keras_file, to)) if keras_file.exists() else None
+    write_run(run.path, run.config, run.vocab, run.weights, run.history, run.metrics, meta, insights=run.insights,
+              card=card, save_model=copy_model, overwrite=True)
+    print(json.dumps({"model": args.model, "seeds": record}))
+    return 0
+
+
 def _same_source(a: str, b: str) -> bool:
     """Two --data values naming the same source (a folder may be written relative or absolute)."""
     return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
@@ -275,6 +296,15 @@ def make_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--data", help="the data source the run was trained on (default: the one in its meta.json)")
     calibrate.add_argument("--tfds-dir", help="tensorflow-datasets data_dir")
     calibrate.set_defaults(func=cmd_calibrate)
+
+    seeds = sub.add_parser(
+        "seeds", help="record a run's recipe under other seeds on its model card",
+        description="Check that each of --others is the run's recipe (every hyperparameter and the data source) "
+        "under another seed, then store their test and short-text accuracy with the run's own in its meta.json "
+        "(`seeds`) and card: per seed, and min / mean / max. Rewrites the run atomically. Prints JSON.")
+    seeds.add_argument("--model", required=True, help="run folder")
+    seeds.add_argument("--others", nargs="+", required=True, help="run folders: the same recipe, other seeds")
+    seeds.set_defaults(func=cmd_seeds)
 
     predict = sub.add_parser("predict", help="score texts", description="One JSON line per text "
                              "(from the arguments, else one per line of stdin): text, words (how many of the "

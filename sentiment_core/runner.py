@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import calibration, footprint, insights, memlog, runs
+from . import calibration, footprint, insights, memlog, runs, seeds
 from .config import GROUPED, GROUPS, Config
 from .features import DEFAULT_CACHE, Encoded, prepare
 from .inference import Engine
@@ -93,6 +93,7 @@ computed from the stored weights.
 **Validation accuracy (kept epoch)**: {val:.4f}
 **Test**: accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}, ROC AUC {test['roc_auc']:.4f}, n = {test['n']}.
 {_calibration_lines(test, meta)}
+{seeds.card_line(meta.get("seeds"))}
 
 **Known limits**: trained on movie reviews only, English only; words outside its
 {config.vocab_size}-word vocabulary are unknown to it; it reads at most {config.maxlen} words

@@ -148,3 +148,30 @@ def test_short_crops_add_cut_copies_of_training_reviews_with_their_labels(tiny_c
     found = [by_row.get(tuple(row)) for row in extra]
     assert None not in found and len(set(found)) == len(found)
     np.testing.assert_array_equal(cropped.y_train[n:], dataset.train.labels[found])
+
+
+def test_seeds_records_the_recipe_under_other_seeds_on_the_card_and_refuses_another_recipe(trained, tmp_path,
+                                                                                           capsys):
+    folder = tmp_path / "main-run"
+    shutil.copytree(trained(cell="gru").path, folder)  # a copy: `trained` runs are shared by the test run
+    others = [trained(cell="gru", seed=7), trained(cell="gru", seed=8)]
+    assert cli.main(["seeds", "--model", str(folder), "--others", *[str(o.path) for o in others]]) == 0
+    printed = json.loads(capsys.readouterr().out)["seeds"]
+    again = runs.load_run(folder)  # rewritten whole: the manifest checks out
+    accuracies = [again.metrics["accuracy"], *[o.metrics["accuracy"] for o in others]]
+    assert [r["seed"] for r in again.meta["seeds"]["runs"]] == [42, 7, 8] and again.meta["seeds"] == printed
+    assert [r["test_accuracy"] for r in printed["runs"]] == accuracies
+    assert printed["test_accuracy"]["min"] == min(accuracies) and printed["test_accuracy"]["max"] == max(accuracies)
+    card = (folder / "card.md").read_text()
+    assert "**Over 3 seeds**" in card and f"{accuracies[1]:.4f} (seed 7)" in card
+    assert f"spread {max(accuracies) - min(accuracies):.4f}" in card and "**Calibration**" in card
+    np.testing.assert_array_equal(again.weights["embedding"], trained(cell="gru").weights["embedding"])
+
+    before = runs.load_run(folder).meta
+    for bad, why in [([trained(cell="lstm").path], "cell is 'lstm', not 'gru'"),
+                     ([others[0].path, others[0].path], "each run must have its own seed")]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = cli.main(["seeds", "--model", str(folder), "--others", *map(str, bad)])
+        assert code == 2 and why in err.getvalue(), err.getvalue()
+        assert runs.load_run(folder).meta == before  # nothing changed

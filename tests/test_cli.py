@@ -120,7 +120,10 @@ def test_runs_lists_the_runs_folder(demo, capsys):
         runs.delete_run("listed-by-cli", runs_dir, Actor("cli-test"))
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["explain"], ["runs"]])
+SUBCOMMANDS = sorted(next(a for a in cli.make_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices)
+
+
+@pytest.mark.parametrize("command", [[], *[[name] for name in SUBCOMMANDS]])
 def test_help_works_for_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main([*command, "--help"])
