@@ -44,7 +44,7 @@ def spread(run: Run, others: list[Run]) -> dict:
         raise ValueError(f"each run must have its own seed; these have {seeds}")
     per_seed = [_figures(r) for r in [run, *others]]
     record = {"runs": per_seed}
-    for key in ("test_accuracy", "short_texts_accuracy"):
+    for key in ("test_accuracy", "short_texts_accuracy", "ece"):
         values = [f[key] for f in per_seed if f[key] is not None]
         if values:
             record[key] = {"min": min(values), "mean": statistics.fmean(values), "max": max(values)}
@@ -60,7 +60,8 @@ def card_line(record: dict | None) -> str:
     each = ", ".join(f"{f['test_accuracy']:.4f} (seed {f['seed']})" for f in runs)
     line = (f"**Over {len(runs)} seeds** (the same recipe, each trained and tested alike): test accuracy {each}; "
             f"mean {test['mean']:.4f}, spread {test['max'] - test['min']:.4f}.")
-    short = record.get("short_texts_accuracy")
-    if short:
-        line += (f" Short texts: {short['min']:.4f}-{short['max']:.4f} (mean {short['mean']:.4f}).")
+    for key, name in (("short_texts_accuracy", "Short texts"), ("ece", "Test ECE")):
+        if record.get(key):
+            low, mean, high = (record[key][k] for k in ("min", "mean", "max"))
+            line += f" {name}: {low:.4f}-{high:.4f} (mean {mean:.4f})."
     return line

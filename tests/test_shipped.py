@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentiment_core import data, runs
+from sentiment_core import data, runs, seeds
 from sentiment_core.inference import Engine
 from sentiment_core.metrics import evaluate
 
@@ -28,6 +28,11 @@ def test_shipped_run_loads_predicts_and_matches_its_card(name):
     assert f"ECE {run.metrics['uncalibrated']['ece']:.4f} before" in card
     assert f"accuracy {short['accuracy']:.4f}, ECE {short['ece']:.4f}, n = {short['n']}" in card
     assert run.metrics["ece"] <= 0.02  # the target, on 25,000 test reviews
+    record = run.meta["seeds"]  # the recipe under 3 seeds or more, as the card gives it (`python -m ... seeds`)
+    own = record["runs"][0]
+    assert own["seed"] == run.config.seed and own["test_accuracy"] == run.metrics["accuracy"]
+    assert len({r["seed"] for r in record["runs"]}) >= 3 and seeds.card_line(record) in card
+    assert record["test_accuracy"]["min"] <= run.metrics["accuracy"] <= record["test_accuracy"]["max"]
     assert Engine.from_run(run).temperature == temperature
     _, test = data.load_raw("sample")
     engine = Engine.from_run(run)
