@@ -113,15 +113,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from . import data as datamod
     from .calibration import calibrate_and_test
     from .inference import Engine
-    from .runner import model_card
-    from .runs import load_run, write_run
+    from .runs import load_run
     from .short_texts import shorten
-    from .train import History
 
     run = load_run(args.model)
     trained_on = run.meta.get("data", "")
     data = args.data or trained_on
-    if not _same_source(data, trained_on):
+    if not datamod.same_source(data, trained_on):
         raise ValueError(f"{run.name} was trained on {trained_on!r}; its validation split exists only in that "
                          f"source, not in {data!r} (leave --data out to use it)")
     c = run.config
@@ -132,12 +130,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         engine, (engine.encode(dataset.validation.texts), dataset.validation.labels),
         (engine.encode(dataset.test.texts), dataset.test.labels),
         engine.encode([shorten(t) for t in dataset.test.texts]))
-    meta = {**run.meta, "calibration": record}
-    card = model_card(run.name, c, trained_on, History(**run.history), test, meta)
-    keras_file = run.path / "model.keras"
-    copy_model = (lambda to: shutil.copyfile(keras_file, to)) if keras_file.exists() else None
-    write_run(run.path, c, run.vocab, run.weights, run.history, test, meta, insights=run.insights, card=card,
-              save_model=copy_model, overwrite=True)
+    _rewrite(run, test, {**run.meta, "calibration": record})
     print(json.dumps({"model": args.model, "data": data, "temperature_before": before, **record,
                       "test": {k: test[k] for k in ("n", "accuracy", "loss", "ece", "reliability", "uncalibrated",
                                                     "short_texts")}}))
@@ -145,26 +138,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_seeds(args: argparse.Namespace) -> int:
-    from .runner import model_card
-    from .runs import load_run, write_run
+    from .runs import load_run
     from .seeds import spread
-    from .train import History
 
     run = load_run(args.model)
     record = spread(run, [load_run(other) for other in args.others])
-    meta = {**run.meta, "seeds": record}
-    card = model_card(run.name, run.config, run.meta.get("data", ""), History(**run.history), run.metrics, meta)
-    keras_file = run.path / "model.keras"
-    copy_model = (lambda to: shutil.copyfile(keras_file, to)) if keras_file.exists() else None
-    write_run(run.path, run.config, run.vocab, run.weights, run.history, run.metrics, meta, insights=run.insights,
-              card=card, save_model=copy_model, overwrite=True)
+    _rewrite(run, run.metrics, {**run.meta, "seeds": record})
     print(json.dumps({"model": args.model, "seeds": record}))
     return 0
 
 
-def _same_source(a: str, b: str) -> bool:
-    """Two --data values naming the same source (a folder may be written relative or absolute)."""
-    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
+def _rewrite(run, metrics: dict, meta: dict) -> None:
+    """Write `run` again, atomically, with new metrics and meta and the card they make; its weights as they were."""
+    from .runner import model_card
+    from .runs import write_run
+    from .train import History
+
+    card = model_card(run.name, run.config, run.meta.get("data", ""), History(**run.history), metrics, meta)
+    keras_file = run.path / "model.keras"
+    copy_model = (lambda to: shutil.copyfile(keras_file, to)) if keras_file.exists() else None
+    write_run(run.path, run.config, run.vocab, run.weights, run.history, metrics, meta, insights=run.insights,
+              card=card, save_model=copy_model, overwrite=True)
 
 
 def _scored(text: str, tokens: list, probability: float) -> dict:
@@ -300,7 +294,8 @@ def make_parser() -> argparse.ArgumentParser:
     seeds = sub.add_parser(
         "seeds", help="record a run's recipe under other seeds on its model card",
         description="Check that each of --others is the run's recipe (every hyperparameter and the data source) "
-        "under another seed, then store their test and short-text accuracy with the run's own in its meta.json "
+        "under another seed, then store their test accuracy, short-text accuracy and ECE with the run's own in its "
+        "meta.json "
         "(`seeds`) and card: per seed, and min / mean / max. Rewrites the run atomically. Prints JSON.")
     seeds.add_argument("--model", required=True, help="run folder")
     seeds.add_argument("--others", nargs="+", required=True, help="run folders: the same recipe, other seeds")

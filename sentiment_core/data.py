@@ -49,6 +49,11 @@ def describe_source(data: str) -> str:
     return f"{Path(data).resolve()}:{_stamp(Path(data))}"
 
 
+def same_source(a: str, b: str) -> bool:
+    """Two --data values naming the same source (a folder may be written relative or absolute)."""
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
+
+
 def _stamp(path: Path) -> str:
     files = [path] if path.is_file() else sorted(p for p in path.glob("*.jsonl.gz"))
     return ",".join(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in files)

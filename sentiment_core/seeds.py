@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
+from .data import same_source
 from .runs import Run
 
 
@@ -29,11 +30,12 @@ def spread(run: Run, others: list[Run]) -> dict:
 
     Raises ValueError naming the first difference when a run is not the same recipe, or repeats a seed.
     """
+    mine = _recipe(run)
     for other in others:
-        if other.meta.get("data") != run.meta.get("data"):
+        if not same_source(other.meta.get("data", ""), run.meta.get("data", "")):
             raise ValueError(f"{other.name} was trained on {other.meta.get('data')!r}, "
                              f"{run.name} on {run.meta.get('data')!r}")
-        mine, theirs = _recipe(run), _recipe(other)
+        theirs = _recipe(other)
         differ = [k for k in mine if mine[k] != theirs.get(k)]
         if differ:
             k = differ[0]
