@@ -138,6 +138,11 @@ if (error := st.session_state.pop(ERROR, None)) is not None:
     st.warning(error)
 word_col, action_col, new_col = st.columns([3, 2, 3])
 current = session.current
+if st.session_state.get("edit_position_of") != current:
+    # New words under the picker: set its value again, so the browser redraws the label of the word now at
+    # that position (it keeps showing the old word's label while the index stays the same).
+    st.session_state["edit_position_of"] = current
+    st.session_state["edit_position"] = min(int(st.session_state.get("edit_position") or 0), len(current) - 1)
 word_col.selectbox("Word", range(len(current)), key="edit_position",
                    format_func=lambda i: f"{i + 1}: {current[i]}" if i < len(current) else str(i + 1))
 action_col.selectbox("Action", ["change to", "delete", "insert before", "insert at the end"], key="edit_action")

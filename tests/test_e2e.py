@@ -402,7 +402,9 @@ def test_editor_edit_moves_the_score_and_a_suggested_flip_flips_it(page, server)
     page.get_by_text("Edited", exact=True).wait_for()
     before = metrics(page)
     assert before["Original"] == before["Edited"]
-    page.locator(".st-key-edit_position input[role='combobox']").click()
+    picker = page.locator(".st-key-edit_position input[role='combobox']")
+    assert picker.input_value() == "1: a"  # the new review's first word, not the default review's ("1: i")
+    picker.click()
     page.locator("[role='option']", has_text="2: wonderful").first.click()
     commit_text(page, "edit_word", "terrible")
     click_button(page, "edit_apply")
@@ -413,6 +415,7 @@ def test_editor_edit_moves_the_score_and_a_suggested_flip_flips_it(page, server)
     assert after["Original"] == before["Original"] and after["Edited"] != before["Edited"]
     outlined = page.locator("[data-testid='stMarkdownContainer'] span[style*='outline']")
     assert outlined.first.inner_text() == "terrible"
+    assert picker.input_value() == "2: terrible"  # the word now at the picked position, not the one replaced
     click_button(page, "edit_flip")
     wait_idle(page)
     click_button(page, "edit_apply_flip")
