@@ -195,3 +195,13 @@ def keep_valid(key: str, options) -> None:
             st.session_state[key] = kept
     elif value not in options:
         del st.session_state[key]
+
+
+def repick(key: str, shown, value) -> None:
+    """Set a picker whose options are positions (word k, review k) to `value` whenever what they point at,
+    `shown`, changes. With the same position still picked, the browser keeps the label of what used to be
+    there, and the next action would go to something the user does not see."""
+    marker = f"{key}_of"
+    if st.session_state.get(marker) != shown:
+        st.session_state[marker] = shown
+        st.session_state[key] = value

@@ -89,6 +89,7 @@ if view == MISTAKES:
                      "probability positive", min_value=0.0, max_value=1.0, format="percent")})
     if report.mistakes:
         shown = report.mistakes[:TOP]
+        state.repick("mistakes_pick", tuple(m.text for m in shown), 0)
         pick = st.selectbox("Review", range(len(shown)), key="mistakes_pick",
                             format_func=lambda k: f"{k + 1}. {texts.short(shown[k].text, 80)}")
         chosen = shown[pick].text
@@ -138,11 +139,7 @@ if (error := st.session_state.pop(ERROR, None)) is not None:
     st.warning(error)
 word_col, action_col, new_col = st.columns([3, 2, 3])
 current = session.current
-if st.session_state.get("edit_position_of") != current:
-    # New words under the picker: set its value again, so the browser redraws the label of the word now at
-    # that position (it keeps showing the old word's label while the index stays the same).
-    st.session_state["edit_position_of"] = current
-    st.session_state["edit_position"] = min(int(st.session_state.get("edit_position") or 0), len(current) - 1)
+state.repick("edit_position", current, min(int(st.session_state.get("edit_position") or 0), len(current) - 1))
 word_col.selectbox("Word", range(len(current)), key="edit_position",
                    format_func=lambda i: f"{i + 1}: {current[i]}" if i < len(current) else str(i + 1))
 action_col.selectbox("Action", ["change to", "delete", "insert before", "insert at the end"], key="edit_action")
