@@ -30,6 +30,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sentiment_core import footprint  # noqa: E402
 from sentiment_core.config import PRESETS  # noqa: E402
 from sentiment_core.memlog import ENV  # noqa: E402
 from sentiment_core.protocol import JOB_FILE, RESULT_FILE, Job, JobState, read_result  # noqa: E402
@@ -103,12 +104,14 @@ def merge_repeated(rows: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def measure(preset: str, data: str, cache: Path | None, every: float, keep: Path | None = None) -> dict:
+def measure(preset: str, data: str, cache: Path | None, every: float, keep: Path | None = None,
+            huge_pages: bool = True) -> dict:
     with tempfile.TemporaryDirectory(prefix="worker-memory-") as tmp:
         folder = Path(tmp)
         job_dir = write_job(folder, preset, data, cache or folder / "cache")
         log = folder / "memory.jsonl"
         env = {**os.environ, ENV: str(log), "PYTHONPATH": str(ROOT), "SENTIMENT_WORKER_NICE": "0"}
+        env = footprint.with_huge_pages(env) if huge_pages else {k: v for k, v in env.items() if k != "GLIBC_TUNABLES"}
         started = time.time()
         with open(job_dir / "worker.log", "wb") as out:
             worker = subprocess.Popen([sys.executable, "-m", "sentiment_core.jobs", str(job_dir)], cwd=ROOT,
@@ -154,10 +157,13 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=0.05, help="seconds between RSS samples")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     parser.add_argument("--keep", type=Path, help="copy each saved run into this folder (run1, run2, ...)")
+    parser.add_argument("--small-pages", action="store_true",
+                        help="start the worker without huge pages (the app's runners start it with them)")
     args = parser.parse_args()
     measured = []
     for i in range(1, args.repeat + 1):
-        run = measure(args.preset, args.data, args.cache, args.every, args.keep / f"run{i}" if args.keep else None)
+        run = measure(args.preset, args.data, args.cache, args.every, args.keep / f"run{i}" if args.keep else None,
+                      huge_pages=not args.small_pages)
         report(args.preset, args.data, run)
         measured.append(run)
     peaks = [r["peak_kernel"] for r in measured]

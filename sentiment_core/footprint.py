@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# glibc's malloc may back its large blocks with transparent huge pages (2 MB) where the kernel grants them on
+# request ("madvise", the common default). XLA on CPU allocates a step's buffers afresh at every step, and every
+# fresh 4 KB page faults: a quarter to a third of a training's CPU time went to the kernel (benchmarks/huge_pages.py).
+# glibc reads its tunables once, when a process starts, so they go to the environment of the processes we start.
+HUGE_PAGES = "glibc.malloc.hugetlb=1"
 
 # Keras imports these, when installed, only to recognise a DataFrame (pandas, ~65 MB with pyarrow)
 # and to tell whether it runs in a notebook (IPython, ~20 MB); both imports are optional there.
@@ -78,3 +85,18 @@ def release_freed_memory() -> None:
         return
     with contextlib.suppress(OSError, AttributeError):  # not glibc (musl has no malloc_trim)
         ctypes.CDLL(None).malloc_trim(0)  # the C library this Python is linked with
+
+
+def with_huge_pages(env: dict[str, str] | None = None) -> dict[str, str]:
+    """An environment (by default this process's) for a training process: the same, with glibc's malloc
+    allowed huge pages. Other tunables already set are kept; where glibc is not the C library, nothing
+    reads the variable. Changes no number a training computes, only how its memory is mapped."""
+    env = dict(os.environ if env is None else env)
+    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t and not t.startswith("glibc.malloc.hugetlb=")]
+    env["GLIBC_TUNABLES"] = ":".join([*tunables, HUGE_PAGES])
+    return env
+
+
+def huge_pages() -> bool:
+    """Whether this process started with malloc allowed huge pages (recorded with a run's timings)."""
+    return HUGE_PAGES in os.environ.get("GLIBC_TUNABLES", "").split(":")

@@ -123,7 +123,8 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
     eval_seconds = time.perf_counter() - t0
     meta = {"name": Path(path).name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "data": data,
             "status": status, "config": config.to_dict(), "versions": versions(), "hardware": hardware(),
-            "timings": {"train_seconds": history.seconds, "evaluate_seconds": eval_seconds},
+            "timings": {"train_seconds": history.seconds, "evaluate_seconds": eval_seconds,
+                        "huge_pages": footprint.huge_pages()},
             "parameters": int(model.count_params()),
             "samples": {"train": len(encoded.x_train), "validation": len(encoded.x_val),
                         "test": len(encoded.x_test)}, "calibration": calibrated, **(extra_meta or {})}

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from . import runs
+from . import footprint, runs
 from .protocol import EVENTS_FILE, RESULT_FILE, STOP_FILE, BatchEvent, Job, JobResult, JobState, read_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +118,8 @@ class LocalRunner:
     def start(self, job: Job, job_dir: Path) -> LocalJob:
         with open(job_dir / "worker.log", "ab") as log:
             process = subprocess.Popen([sys.executable, "-m", "sentiment_core.jobs", str(job_dir)],
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                       env=footprint.with_huge_pages())
         return LocalJob(process, job_dir)
 
     def slots(self) -> int | None:
@@ -329,7 +330,8 @@ class RayRunner:
             # The board lives on this server's node: it goes away with this server, and with nothing else.
             self._board = ray.remote(StopBoard).options(num_cpus=0, scheduling_strategy=here).remote()
             self._task = ray.remote(max_calls=1, num_returns="streaming", max_retries=0, num_cpus=0,
-                                    resources={"trainer": 1})(ray_job)
+                                    resources={"trainer": 1},
+                                    runtime_env={"env_vars": {"GLIBC_TUNABLES": footprint.HUGE_PAGES}})(ray_job)
         except ImportError:
             self._failed = ("SENTIMENT_RUNNER=ray needs Ray: pip install -r requirements-ray.txt", time.monotonic())
             return

@@ -59,3 +59,22 @@ def test_keras_finds_tensorflow_again_after_the_block():
 def test_releasing_freed_memory_and_compiled_programs_is_harmless():
     footprint.release_freed_memory()
     footprint.drop_compiled_programs()
+
+
+def test_training_processes_get_huge_pages_and_keep_other_tunables():
+    env = footprint.with_huge_pages({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0:glibc.malloc.arena_max=2", "A": "1"})
+    assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "A": "1"}
+    assert footprint.with_huge_pages({})["GLIBC_TUNABLES"] == footprint.HUGE_PAGES
+
+
+def test_python_m_train_starts_again_with_huge_pages_and_the_run_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    env["PYTHONPATH"] = str(ROOT)
+    out = tmp_path / "paged"
+    command = ["train", "--preset", "tiny", "--data", "sample", "--epochs", "1", "--maxlen", "40", "--out", str(out)]
+    done = subprocess.run([sys.executable, "-m", "sentiment_core", *command], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1])["run"] == str(out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["timings"]["huge_pages"] is True

@@ -52,6 +52,7 @@ def test_a_job_trains_saves_a_run_and_reports_progress(manager, folders):
     assert Path(job.run) == folders["runs"] / "ana-first"
     run = runs.load_run(job.run)
     assert run.meta["status"] == "complete"
+    assert run.meta["timings"]["huge_pages"] is True  # the worker process started with malloc on huge pages
     events = manager.events(job_id)
     kinds = [e.type for e in events]
     assert kinds[0] == "status" and "start" in kinds and "epoch" in kinds and kinds[-1] == "end"

@@ -131,6 +131,7 @@ def test_a_killed_worker_and_a_lost_node_requeue_their_jobs_once_which_are_done_
             job = m.wait(job_id, timeout=300)
             assert job.state == "done" and job.attempt == 2, job
             assert runs.load_run(job.run).meta["status"] == "complete"
+            assert runs.load_run(job.run).meta["timings"]["huge_pages"] is True  # Ray's runtime_env
             events = m.events(job_id)
             attempts = [e for e in events if isinstance(e, AttemptEvent)]
             assert len(attempts) == 1 and attempts[0].attempt == 2 and "lost" in attempts[0].reason
