@@ -89,14 +89,26 @@ def release_freed_memory() -> None:
 
 def with_huge_pages(env: dict[str, str] | None = None) -> dict[str, str]:
     """An environment (by default this process's) for a training process: the same, with glibc's malloc
-    allowed huge pages. Other tunables already set are kept; where glibc is not the C library, nothing
-    reads the variable. Changes no number a training computes, only how its memory is mapped."""
+    allowed huge pages, unless it already says how malloc should use them (GLIBC_TUNABLES with
+    glibc.malloc.hugetlb=0 keeps 4 KB pages). Where glibc is not the C library, nothing reads the variable.
+    Changes no number a training computes, only how its memory is mapped."""
     env = dict(os.environ if env is None else env)
-    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t and not t.startswith("glibc.malloc.hugetlb=")]
-    env["GLIBC_TUNABLES"] = ":".join([*tunables, HUGE_PAGES])
+    if not _chosen(env):
+        env["GLIBC_TUNABLES"] = ":".join([t for t in env.get("GLIBC_TUNABLES", "").split(":") if t] + [HUGE_PAGES])
     return env
+
+
+def _chosen(env) -> bool:
+    """Whether the environment already sets glibc's huge-page tunable, either way."""
+    return any(t.startswith("glibc.malloc.hugetlb=") for t in env.get("GLIBC_TUNABLES", "").split(":"))
 
 
 def huge_pages() -> bool:
     """Whether this process started with malloc allowed huge pages (recorded with a run's timings)."""
     return HUGE_PAGES in os.environ.get("GLIBC_TUNABLES", "").split(":")
+
+
+def needs_restart() -> bool:
+    """Whether `python -m sentiment_core train` should start itself again to get huge pages: only when
+    nobody chose (see with_huge_pages)."""
+    return not _chosen(os.environ)

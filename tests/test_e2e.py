@@ -242,9 +242,10 @@ def test_home_scores_a_typed_review(page, server):
 
 def test_train_shows_live_progress_and_saves_the_run(page, server):
     open_page(page, server, "train")
-    # 6 epochs of 800 batches of 2 (~25 s): long enough that the page is seen redrawing mid-run even when
-    # a busy 2-core CI machine delays the first redraw (a 2-epoch run once finished between two looks)
-    set_training(page, "e2e-live", batch_size=2, epochs=6, early_stopping=False)
+    # 12 epochs of 1,600 batches of 1: long enough that the page is seen redrawing mid-run even when a busy
+    # 2-core machine delays the first redraw (a 2-epoch run once finished between two looks, and 6 epochs of
+    # batches of 2 did once the workers trained on huge pages: ~0.6 s an epoch)
+    set_training(page, "e2e-live", batch_size=1, epochs=12, early_stopping=False)
     job_id = start_training(page)
     assert job_state(page) in ("queued", "running")
     assert page.locator("[data-testid='stMarkdownContainer']", has_text=f"Job {job_id}").count()
@@ -263,7 +264,7 @@ def test_train_shows_live_progress_and_saves_the_run(page, server):
     assert_clean(page)
 
     run = runs.load_run(server.base / "runs" / "e2e-live")  # on disk, complete and intact
-    assert run.meta["status"] == "complete" and len(run.history["epochs"]) == 6
+    assert run.meta["status"] == "complete" and len(run.history["epochs"]) == 12
 
     navigate(page, "Runs")
     assert "e2e-live" in select_options(page, "runs_pick")
@@ -273,7 +274,7 @@ def test_train_shows_live_progress_and_saves_the_run(page, server):
 
 def test_job_survives_a_page_switch_and_stops(page, server, browser):
     open_page(page, server, "train")
-    set_training(page, "e2e-stop", batch_size=2, epochs=20, early_stopping=False)  # ~90 s of batches
+    set_training(page, "e2e-stop", batch_size=1, epochs=20, early_stopping=False)  # 32,000 batches
     job_id = start_training(page)
     before = wait_for_steps(page, 0, timeout=180)
 

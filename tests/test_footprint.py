@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sentiment_core import footprint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,15 +63,20 @@ def test_releasing_freed_memory_and_compiled_programs_is_harmless():
     footprint.drop_compiled_programs()
 
 
-def test_training_processes_get_huge_pages_and_keep_other_tunables():
-    env = footprint.with_huge_pages({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0:glibc.malloc.arena_max=2", "A": "1"})
+def test_training_processes_get_huge_pages_unless_told_otherwise():
+    env = footprint.with_huge_pages({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "A": "1"})
     assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "A": "1"}
     assert footprint.with_huge_pages({})["GLIBC_TUNABLES"] == footprint.HUGE_PAGES
+    chosen = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}  # someone chose 4 KB pages: kept
+    assert footprint.with_huge_pages(chosen) == chosen
 
 
-def test_python_m_train_starts_again_with_huge_pages_and_the_run_says_so(tmp_path):
+@pytest.mark.parametrize("tunables, huge", [(None, True), ("glibc.malloc.hugetlb=0", False)])
+def test_python_m_train_starts_again_with_huge_pages_unless_told_otherwise(tmp_path, tunables, huge):
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     env["PYTHONPATH"] = str(ROOT)
+    if tunables:
+        env["GLIBC_TUNABLES"] = tunables
     out = tmp_path / "paged"
     command = ["train", "--preset", "tiny", "--data", "sample", "--epochs", "1", "--maxlen", "40", "--out", str(out)]
     done = subprocess.run([sys.executable, "-m", "sentiment_core", *command], capture_output=True, text=True, cwd=ROOT,
@@ -77,4 +84,4 @@ def test_python_m_train_starts_again_with_huge_pages_and_the_run_says_so(tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.splitlines()[-1])["run"] == str(out)
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["timings"]["huge_pages"] is True
+    assert meta["timings"]["huge_pages"] is huge
