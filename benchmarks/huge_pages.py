@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from sentiment_core.footprint import SMALL_PAGES, with_huge_pages  # noqa: E402  (the standard library only)
 
 
 def child(data: str, reviews: int, preset: str) -> None:
@@ -54,13 +55,7 @@ def child(data: str, reviews: int, preset: str) -> None:
 
 
 def run_side(args: argparse.Namespace, huge: bool) -> dict:
-    from sentiment_core.footprint import with_huge_pages
-
-    env = dict(os.environ)
-    if huge:
-        env = with_huge_pages(env)
-    else:
-        env.pop("GLIBC_TUNABLES", None)
+    env = with_huge_pages() if huge else {**os.environ, "GLIBC_TUNABLES": SMALL_PAGES}
     out = subprocess.run([sys.executable, __file__, "--child", "--data", args.data, "--reviews", str(args.reviews),
                           "--preset", args.preset], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

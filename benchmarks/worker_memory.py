@@ -111,7 +111,7 @@ def measure(preset: str, data: str, cache: Path | None, every: float, keep: Path
         job_dir = write_job(folder, preset, data, cache or folder / "cache")
         log = folder / "memory.jsonl"
         env = {**os.environ, ENV: str(log), "PYTHONPATH": str(ROOT), "SENTIMENT_WORKER_NICE": "0"}
-        env = footprint.with_huge_pages(env) if huge_pages else {k: v for k, v in env.items() if k != "GLIBC_TUNABLES"}
+        env = footprint.with_huge_pages(env) if huge_pages else {**env, "GLIBC_TUNABLES": footprint.SMALL_PAGES}
         started = time.time()
         with open(job_dir / "worker.log", "wb") as out:
             worker = subprocess.Popen([sys.executable, "-m", "sentiment_core.jobs", str(job_dir)], cwd=ROOT,

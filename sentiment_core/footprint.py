@@ -22,6 +22,7 @@ from contextlib import contextmanager
 # fresh 4 KB page faults: a quarter to a third of a training's CPU time went to the kernel (benchmarks/huge_pages.py).
 # glibc reads its tunables once, when a process starts, so they go to the environment of the processes we start.
 HUGE_PAGES = "glibc.malloc.hugetlb=1"
+SMALL_PAGES = "glibc.malloc.hugetlb=0"  # chosen explicitly, so that with_huge_pages leaves it
 
 # Keras imports these, when installed, only to recognise a DataFrame (pandas, ~65 MB with pyarrow)
 # and to tell whether it runs in a notebook (IPython, ~20 MB); both imports are optional there.
@@ -93,22 +94,16 @@ def with_huge_pages(env: dict[str, str] | None = None) -> dict[str, str]:
     glibc.malloc.hugetlb=0 keeps 4 KB pages). Where glibc is not the C library, nothing reads the variable.
     Changes no number a training computes, only how its memory is mapped."""
     env = dict(os.environ if env is None else env)
-    if not _chosen(env):
-        env["GLIBC_TUNABLES"] = ":".join([t for t in env.get("GLIBC_TUNABLES", "").split(":") if t] + [HUGE_PAGES])
+    tunables = _tunables(env)
+    if not any(t.startswith("glibc.malloc.hugetlb=") for t in tunables):
+        env["GLIBC_TUNABLES"] = ":".join([*tunables, HUGE_PAGES])
     return env
 
 
-def _chosen(env) -> bool:
-    """Whether the environment already sets glibc's huge-page tunable, either way."""
-    return any(t.startswith("glibc.malloc.hugetlb=") for t in env.get("GLIBC_TUNABLES", "").split(":"))
+def _tunables(env) -> list[str]:
+    return [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t]
 
 
 def huge_pages() -> bool:
     """Whether this process started with malloc allowed huge pages (recorded with a run's timings)."""
-    return HUGE_PAGES in os.environ.get("GLIBC_TUNABLES", "").split(":")
-
-
-def needs_restart() -> bool:
-    """Whether `python -m sentiment_core train` should start itself again to get huge pages: only when
-    nobody chose (see with_huge_pages)."""
-    return not _chosen(os.environ)
+    return HUGE_PAGES in _tunables(os.environ)

@@ -331,7 +331,8 @@ class RayRunner:
             self._board = ray.remote(StopBoard).options(num_cpus=0, scheduling_strategy=here).remote()
             self._task = ray.remote(max_calls=1, num_returns="streaming", max_retries=0, num_cpus=0,
                                     resources={"trainer": 1},
-                                    runtime_env={"env_vars": {"GLIBC_TUNABLES": footprint.HUGE_PAGES}})(ray_job)
+                                    runtime_env={"env_vars": {"GLIBC_TUNABLES": footprint.with_huge_pages()[
+                                        "GLIBC_TUNABLES"]}})(ray_job)  # as local workers get it
         except ImportError:
             self._failed = ("SENTIMENT_RUNNER=ray needs Ray: pip install -r requirements-ray.txt", time.monotonic())
             return
