@@ -100,6 +100,7 @@ class JobEvents:
     start: StartEvent | None = None
     end: EndEvent | None = None
     status: list[StatusEvent] = field(default_factory=list)
+    later: list[StatusEvent] = field(default_factory=list)  # written after start: networks trained apart report there
     batch: list[BatchEvent] = field(default_factory=list)
     epoch: list[EpochEvent] = field(default_factory=list)
 
@@ -115,7 +116,7 @@ def split_events(events: Sequence[Event]) -> JobEvents:
         elif isinstance(event, EndEvent):
             found.end = event
         elif isinstance(event, StatusEvent):
-            found.status.append(event)
+            (found.later if found.start else found.status).append(event)
         elif isinstance(event, BatchEvent):
             found.batch.append(event)
         elif isinstance(event, EpochEvent):
@@ -151,6 +152,8 @@ def progress(events: Sequence[Event] | JobEvents, job: Job, now: float) -> dict:
             info["eta"] = pace * (total - done)
         info["text"] = (f"epoch {last.epoch}/{start.epochs}, batch {last.step}/{start.steps_per_epoch} "
                         f"— loss {last.loss:.3f}, accuracy {last.accuracy:.3f}")
+        if parts.later:  # an ensemble trained apart: the batches are its first network's
+            info["text"] = f"network 1: {info['text']}; {parts.later[-1].message}"
     else:
         info["text"] = f"compiling the model ({start.parameters:,} parameters)" if isinstance(
             start.parameters, int) else "compiling the model"

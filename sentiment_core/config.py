@@ -125,6 +125,12 @@ class Config:
              "its own order of the reviews and on its own loss, and predicts the mean of their probabilities: "
              "an ensemble. Their mistakes differ, so the mean is right more often, at that many times the time "
              "and size. Training accuracy is then the members' average; validation accuracy is the ensemble's.")
+    members_apart: bool = param(
+        False, "Train the networks apart", "model",
+        help="With more than one network: train each alone, a few at a time in their own processes, each "
+             "leaving out its own tenth of the training reviews and stopping where that tenth says it is best. "
+             "Their mistakes then differ more than when they train side by side and stop together. The curves "
+             "show the first network; validation accuracy is then its own held-out tenth's.")
     optimizer: str = param(
         "rmsprop", "Optimizer", "optimisation", choices=OPTIMIZERS,
         help="How the weights are updated from the gradients.")

@@ -106,6 +106,13 @@ class Limits:
                 raise JobError(f"{name} {value} is above this server's limit of {cap} (set by {SCHEMA[name].cap[0]})")
 
 
+def member_processes() -> str:
+    """How many networks of one job train at once when trained apart (members_apart). A server runs as many
+    jobs as it has cores (Limits.max_concurrent), so a job's networks take turns on its one core unless
+    SENTIMENT_MEMBER_PROCESSES says otherwise."""
+    return os.environ.get("SENTIMENT_MEMBER_PROCESSES", "1")
+
+
 def worker_nice() -> None:
     """Training yields the CPU to the server, so pages stay responsive while jobs run."""
     os.nice(_env_int("SENTIMENT_WORKER_NICE", 10))
@@ -115,6 +122,7 @@ def _worker(job_dir: str) -> None:
     """Runs in a fresh process: train, save the run, write result.json."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C on the server stops the server, not the job
     worker_nice()
+    os.environ["SENTIMENT_MEMBER_PROCESSES"] = member_processes()
     job = Path(job_dir)
     spec = read_job(job / JOB_FILE)
     if spec is None:

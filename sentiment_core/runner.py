@@ -63,14 +63,29 @@ def model_card(name: str, config: Config, data: str, history, test: dict, meta: 
     epochs = len(history.epochs)
     best = history.best_epoch or epochs
     bigrams = f" + {config.bigram_buckets} hashed bigram buckets" if config.bigram_buckets else ""
+    apart = history.members if config.members_apart and config.members > 1 else []
     ensemble = "" if config.members == 1 else (
         f"an ensemble of {config.members} networks trained side by side (each from its own random start, "
         "in its own order of the reviews, on its own loss; the prediction is the mean of their "
         "probabilities), each a ")
+    if apart:
+        ensemble = (f"an ensemble of {config.members} networks trained apart (each alone, from its own seed, on "
+                    f"the training reviews less its own held-out tenth, stopped where that tenth was best; the "
+                    "prediction is the mean of their probabilities), each a ")
     cut = (f", cut to rank {config.embedding_rank} of {config.embedding_dim} (a truncated SVD, after training)"
            if 0 < config.embedding_rank < config.embedding_dim else "")
     # The kept epoch's validation accuracy (early stopping keeps the lowest validation loss, not the top accuracy).
     val = history.epochs[best - 1].get("val_accuracy", float("nan")) if history.epochs else float("nan")
+    training = (f"{epochs} epochs run,\nbest epoch {best} by {config.monitor.replace('_', ' ')} "
+                f"(weights restored: {config.early_stopping})")
+    validation = f"**Validation accuracy (kept epoch)**: {val:.4f}"
+    if apart:
+        training = (f"epochs run per network {', '.join(str(m['epochs']) for m in apart)}, kept "
+                    f"{', '.join(str(m['best_epoch'] or m['epochs']) for m in apart)} by "
+                    f"{config.monitor.replace('_', ' ')} on each one's held-out tenth")
+        validation = ("**Validation accuracy** (reviews no network trained or stopped on), the mean of the first k "
+                      "networks, k = 1.." + f"{len(apart)}: "
+                      + ", ".join(f"{m['ensemble_val_accuracy']:.4f}" for m in apart))
     settings = "\n".join(
         f"- **{GROUPS[group]}**: " + ", ".join(f"{p.label} `{getattr(config, p.name)}`" for p in params)
         for group, params in GROUPED.items())
@@ -84,13 +99,12 @@ held out from training; the test split was used once, after training.
 embedding {config.embedding_dim}{bigrams}, vocabulary {config.vocab_size}, max length {config.maxlen}
 ({config.padding}-padded, {config.truncating}-truncated), pooling `{config.pooling}`, mask {config.mask},
 dropout {config.dropout}, word dropout {config.word_dropout}; {meta['parameters']:,} parameters.
-**Training**: {config.optimizer} lr {config.learning_rate}, batch {config.batch_size}, {epochs} epochs run,
-best epoch {best} by {config.monitor.replace('_', ' ')} (weights restored: {config.early_stopping});
+**Training**: {config.optimizer} lr {config.learning_rate}, batch {config.batch_size}, {training};
 {history.seconds:.0f} s on {meta['hardware']}
 with Keras {meta['versions']['keras']} ({meta['versions']['backend']} backend).
 **Stored**: embedding tables as int8 with a scale per row{cut}; every metric here is
 computed from the stored weights.
-**Validation accuracy (kept epoch)**: {val:.4f}
+{validation}
 **Test**: accuracy {test['accuracy']:.4f}, loss {test['loss']:.4f}, ROC AUC {test['roc_auc']:.4f}, n = {test['n']}.
 {_calibration_lines(test, meta)}
 {seeds.card_line(meta.get("seeds"))}
@@ -155,7 +169,13 @@ def train_and_save(config: Config, data: str, out: Path, on_event: OnEvent = lam
     prep_seconds = time.perf_counter() - t0
     cache = "hit" if encoded.cached else "miss"
     on_event(StatusEvent(f"prepared in {prep_seconds:.1f} s (cache {cache})"))
-    model, history = fit(config, encoded, on_event, should_stop, grad_probe)
+    if config.members_apart and config.members > 1:
+        from .members_apart import fit_apart
+        model, history = fit_apart(config, encoded, on_event, should_stop, grad_probe)
+        if len(history.members) < config.members:  # stopped before every network had trained
+            config = config.replace(members=len(history.members))
+    else:
+        model, history = fit(config, encoded, on_event, should_stop, grad_probe)
     footprint.release_freed_memory()  # what compiling left free, before evaluating and saving add theirs
     status = "stopped" if history.stopped_by_user else "complete"
     run = save(out, config, encoded, model, history, data, status,

@@ -324,6 +324,8 @@ class RayRunner:
             import ray
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+            from .jobs import member_processes
+
             if not ray.is_initialized():
                 ray.init(address=self.address, namespace=RAY_NAMESPACE, log_to_driver=False)
             here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -331,8 +333,9 @@ class RayRunner:
             self._board = ray.remote(StopBoard).options(num_cpus=0, scheduling_strategy=here).remote()
             self._task = ray.remote(max_calls=1, num_returns="streaming", max_retries=0, num_cpus=0,
                                     resources={"trainer": 1},
-                                    runtime_env={"env_vars": {"GLIBC_TUNABLES": footprint.with_huge_pages()[
-                                        "GLIBC_TUNABLES"]}})(ray_job)  # as local workers get it
+                                    runtime_env={"env_vars": {  # as local workers get them (jobs._worker)
+                                        "GLIBC_TUNABLES": footprint.with_huge_pages()["GLIBC_TUNABLES"],
+                                        "SENTIMENT_MEMBER_PROCESSES": member_processes()}})(ray_job)
         except ImportError:
             self._failed = ("SENTIMENT_RUNNER=ray needs Ray: pip install -r requirements-ray.txt", time.monotonic())
             return

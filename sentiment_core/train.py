@@ -30,6 +30,7 @@ class History:
     batches: list[dict] = field(default_factory=list)  # the events' JSON, as saved in a run's history
     epochs: list[dict] = field(default_factory=list)
     grad_norms: list[dict] = field(default_factory=list)  # per epoch: ‖∂L/∂h_t‖ for t = 1..T
+    members: list[dict] = field(default_factory=list)  # networks trained apart: each one's stopping (members_apart)
     best_epoch: int | None = None
     stopped_early: bool = False
     stopped_by_user: bool = False

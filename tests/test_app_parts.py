@@ -15,7 +15,7 @@ from app import frames, html, inputs, progress, run_picker, widgets
 from sentiment_core import protocol
 from sentiment_core.config import PRESETS, ConfigError
 from sentiment_core.jobs import Limits
-from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, StartEvent, UnknownEvent
+from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, Event, Job, StartEvent, StatusEvent, UnknownEvent
 from sentiment_core.text import Token
 
 
@@ -148,6 +148,17 @@ def test_progress_skips_event_kinds_it_does_not_know():
     assert progress.progress(events, _job(started=100.0), now=110.0)["fraction"] == pytest.approx(5 / 20)
     parts = progress.split_events(events)
     assert parts.start == events[0] and len(parts.batch) == 5 and parts.end is None
+
+
+def test_an_ensemble_trained_apart_shows_its_other_networks_beside_the_first_ones_batches():
+    before = StatusEvent("prepared in 6.6 s (cache hit)")
+    news = StatusEvent("network 3 of 6: epoch 2, accuracy on its held-out reviews 0.8678")
+    events = [before, *_events(5), news, *_events(6)[6:]]
+    parts = progress.split_events(events)
+    assert parts.status == [before] and parts.later == [news] and len(parts.batch) == 6
+    text = progress.progress(events, _job(started=100.0), now=110.0)["text"]
+    assert text.startswith("network 1: epoch 1/2, batch 6/10") and text.endswith(news.message)
+    assert progress.progress(_events(5), _job(started=100.0), now=110.0)["text"].startswith("epoch 1/2")
 
 
 def test_a_job_queued_again_shows_its_new_attempt_only():
