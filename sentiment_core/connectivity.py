@@ -20,7 +20,7 @@ import numpy as np
 
 from .inference import Engine, _run_direction, _sigmoid
 from .text import Token, pad
-from .weights import BIGRAMS, EMBEDDING, HEAD_BIAS, HEAD_KERNEL, RNN_PARTS, bigram_ids, rnn_key
+from .weights import HEAD_BIAS, HEAD_KERNEL, RNN_PARTS, rnn_key
 
 BATCH = 32  # reviews per pass: bounds the memory of the stored states (best: 4 members × 2 directions)
 
@@ -91,9 +91,8 @@ def _gradients(engine: Engine, token_ids: np.ndarray) -> np.ndarray:
     if c.mask and mask.any() and not mask.all():  # as Engine.forward_members: all-padding steps change nothing
         active = mask.any(axis=0)
         token_ids, mask = token_ids[:, active], mask[:, active]
-    x = engine._embed(EMBEDDING, token_ids)
-    if c.bigram_buckets:
-        x = x + engine._embed(BIGRAMS, bigram_ids(token_ids.astype(np.int64), c.bigram_buckets, np))
+    distinct, where = engine._distinct_inputs(token_ids)
+    x = distinct[:, where]  # (M, B, T, D)
 
     # Forward, keeping each layer's input and each direction's states.
     inputs, states = [], []

@@ -24,7 +24,8 @@ from .weights import (
     HEAD_BIAS,
     HEAD_KERNEL,
     RNN_PARTS,
-    bigram_ids,
+    bigram_bucket,
+    bigram_hashes,
     dequantize_tables,
     rnn_key,
 )
@@ -236,6 +237,7 @@ class Engine:
         self.w = {k: np.asarray(v, dtype=np.float32) if stacked else np.asarray(v, dtype=np.float32)[None]
                   for k, v in dequantize_tables(weights, expand=False).items()}
         self.directions = ("forward", "backward") if config.bidirectional else ("forward",)
+        self.bigram_hashes = bigram_hashes(config.members, config.members_apart)
         expected = config.units * {"simple_rnn": 1, "lstm": 4, "gru": 3}[config.cell]
         kernel = self.w[rnn_key(1, "forward", "kernel")]
         if kernel.ndim != 3 or kernel.shape[0] != config.members or kernel.shape[2] != expected:
@@ -297,24 +299,33 @@ class Engine:
     def _distinct_inputs(self, token_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The first layer's distinct input vectors (M, N, E) and which one each step reads (B, T).
 
-        A step's input is its word's embedding plus, with bigrams, its bigram's: one per (word, bigram) pair.
+        A step's input is its word's embedding plus, with bigrams, its bigram's: one per (previous word, word)
+        pair, from which each member hashes its own bucket (weights.bigram_hashes).
         """
         ids = token_ids.astype(np.int64)  # the model's hash needs int64 (the ids may come as int32)
         buckets = self.config.bigram_buckets
-        pairs = ids * buckets + bigram_ids(ids, buckets, np) if buckets else ids
-        distinct, where = np.unique(pairs, return_inverse=True)
         if not buckets:
+            distinct, where = np.unique(ids, return_inverse=True)
             return self._embed(EMBEDDING, distinct), where.reshape(ids.shape)
-        x = self._embed(EMBEDDING, distinct // buckets) + self._embed(BIGRAMS, distinct % buckets)
-        return x, where.reshape(ids.shape)
+        words = max(self.config.vocab_size, int(ids.max(initial=0)) + 1)
+        distinct, where = np.unique(np.pad(ids[:, :-1], [[0, 0], [1, 0]]) * words + ids, return_inverse=True)
+        previous, word = np.divmod(distinct, words)
+        pairs = np.stack([bigram_bucket(previous, word, buckets, h) for h in self.bigram_hashes])  # (M, N)
+        return self._embed(EMBEDDING, word) + self._embed(BIGRAMS, pairs, per_member=True), where.reshape(ids.shape)
 
-    def _embed(self, table: str, ids: np.ndarray) -> np.ndarray:
-        """(M, *ids.shape, D) rows of an embedding table; a cut table is held as rows times a basis."""
-        rows = self.w[table][:, ids]
+    def _embed(self, table: str, ids: np.ndarray, per_member: bool = False) -> np.ndarray:
+        """(M, *ids.shape, D) rows of an embedding table; a cut table is held as rows times a basis.
+        With `per_member`, ids is (M, ...): member m reads rows ids[m] of its own table."""
+        table_rows = self.w[table]
+        if per_member:
+            rows = table_rows[np.arange(len(table_rows)).reshape(-1, *[1] * (np.ndim(ids) - 1)), ids]
+        else:
+            rows = table_rows[:, ids]
         basis = self.w.get(table + BASIS)
         if basis is None:
             return rows
-        return np.matmul(rows, basis.reshape(basis.shape[0], *[1] * (np.ndim(ids) - 1), *basis.shape[1:]))
+        dims = np.ndim(ids) - (1 if per_member else 0)
+        return np.matmul(rows, basis.reshape(basis.shape[0], *[1] * (dims - 1), *basis.shape[1:]))
 
     def _heads(self, features: np.ndarray) -> np.ndarray:
         """(M, B, F) -> (M, B): each member's head on its own features."""

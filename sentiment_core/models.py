@@ -47,16 +47,18 @@ class WordAndBigramEmbedding(layers.Layer):
     `embeddings` is the word table, as in keras.layers.Embedding, so both kinds read the same.
     """
 
-    def __init__(self, vocab_size: int, dim: int, buckets: int, mask_zero: bool = True, **kwargs):
+    def __init__(self, vocab_size: int, dim: int, buckets: int, mask_zero: bool = True,
+                 bigram_hash: int = weight_format.BIGRAM_HASH, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size, self.dim, self.buckets, self.mask_zero = vocab_size, dim, buckets, mask_zero
+        self.bigram_hash = bigram_hash
         self.embeddings = self.add_weight(shape=(vocab_size, dim), initializer="uniform", name="embeddings")
         self.bigram_embeddings = self.add_weight(shape=(buckets, dim), initializer="uniform", name="bigrams")
 
     def call(self, token_ids):
         token_ids = ops.cast(token_ids, "int32")
-        return (ops.take(self.embeddings, token_ids, axis=0)
-                + ops.take(self.bigram_embeddings, weight_format.bigram_ids(token_ids, self.buckets, ops), axis=0))
+        pairs = weight_format.bigram_ids(token_ids, self.buckets, ops, self.bigram_hash)
+        return ops.take(self.embeddings, token_ids, axis=0) + ops.take(self.bigram_embeddings, pairs, axis=0)
 
     def compute_mask(self, token_ids, mask=None):
         return ops.not_equal(token_ids, 0) if self.mask_zero else None
@@ -66,7 +68,7 @@ class WordAndBigramEmbedding(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "buckets": self.buckets,
-                "mask_zero": self.mask_zero}
+                "mask_zero": self.mask_zero, "bigram_hash": self.bigram_hash}
 
 
 @keras.saving.register_keras_serializable(package="sentiment_core")
@@ -97,15 +99,17 @@ def member_prefix(member: int) -> str:
     return "" if member == 0 else f"m{member + 1}_"
 
 
-def _network(config: Config, token_ids, member: int):
-    """Embedding -> RNN layer(s) -> optional pooling over time -> sigmoid: one member's probability."""
+def _network(config: Config, token_ids, member: int, of_ensemble: int):
+    """Embedding -> RNN layer(s) -> optional pooling over time -> sigmoid: one member's probability.
+    `of_ensemble` is its place in the ensemble (its word-pair hash and word dropout's seed), `member` in this model."""
     prefix = member_prefix(member)
     ids = token_ids
     if config.word_dropout:
-        ids = WordDropout(config.word_dropout, seed=1337 + member, name=prefix + "word_dropout")(ids)
+        ids = WordDropout(config.word_dropout, seed=1337 + of_ensemble, name=prefix + "word_dropout")(ids)
     if config.bigram_buckets:
+        bigram_hash = weight_format.bigram_hashes(of_ensemble + 1, config.members_apart)[of_ensemble]
         x = WordAndBigramEmbedding(config.vocab_size, config.embedding_dim, config.bigram_buckets,
-                                   mask_zero=config.mask, name=prefix + "embedding")(ids)
+                                   mask_zero=config.mask, bigram_hash=bigram_hash, name=prefix + "embedding")(ids)
     else:
         x = layers.Embedding(config.vocab_size, config.embedding_dim, mask_zero=config.mask,
                              name=prefix + "embedding")(ids)
@@ -158,7 +162,7 @@ def ensemble_accuracy(labels, member_probabilities):
 
 
 def build_model(config: Config, compile: bool = True, steps_per_epoch: int | None = None,
-                any_length: bool = False, member_inputs: bool = False) -> keras.Model:
+                any_length: bool = False, member_inputs: bool = False, member_offset: int = 0) -> keras.Model:
     """One network, or `config.members` of them side by side on the same input.
 
     Members share nothing but the batches: each starts from its own random weights and is trained
@@ -169,6 +173,7 @@ def build_model(config: Config, compile: bool = True, steps_per_epoch: int | Non
     `any_length` accepts batches cut shorter than maxlen (batches.LengthBatches). `member_inputs` takes
     (B, M, T) batches, one row of reviews per member, so that each member reads the data in its own
     order while training; the saved and rebuilt models take (B, T) and give every member the same review.
+    `member_offset` > 0 builds member `member_offset` of an ensemble trained apart, alone (members_apart.py).
     """
     steps = None if any_length else config.maxlen
     if member_inputs and config.members > 1:
@@ -177,7 +182,7 @@ def build_model(config: Config, compile: bool = True, steps_per_epoch: int | Non
     else:
         token_ids = keras.Input(shape=(steps,), dtype="int32", name="token_ids")
         streams = [token_ids] * config.members
-    outputs = [_network(config, stream, member) for member, stream in enumerate(streams)]
+    outputs = [_network(config, stream, member, member_offset + member) for member, stream in enumerate(streams)]
     probability = outputs[0] if len(outputs) == 1 else layers.Concatenate(name="members")(outputs)
     model = keras.Model(token_ids, probability, name=f"{config.cell}_sentiment")
     if not compile:

@@ -102,8 +102,8 @@ def probe_batch(x: np.ndarray, y: np.ndarray, size: int = PROBE_SIZE) -> tuple[n
 @footprint.keras_without_tensorflow()  # seeding would import TensorFlow (~440 MB) to seed it
 def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
         should_stop: Callable[[], bool] = lambda: False, grad_probe: bool = True,
-        verbose: int = 0) -> tuple[keras.Model, History]:
-    """Train a fresh model; early stopping restores the best-validation weights."""
+        verbose: int = 0, member_offset: int = 0) -> tuple[keras.Model, History]:
+    """Train a fresh model; early stopping restores the best-validation weights. `member_offset`: see build_model."""
     memlog.mark("seed")
     keras.utils.set_random_seed(config.seed)
     memlog.mark("build")
@@ -124,7 +124,8 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
         data = {"x": encoded.x_train, "y": encoded.y_train, "validation_data": (encoded.x_val, encoded.y_val),
                 "batch_size": config.batch_size, "shuffle": True}
         steps = int(np.ceil(len(encoded.x_train) / config.batch_size))
-    model = build_model(config, steps_per_epoch=steps, any_length=cut_padding, member_inputs=members > 1)
+    model = build_model(config, steps_per_epoch=steps, any_length=cut_padding, member_inputs=members > 1,
+                        member_offset=member_offset)
     footprint.drop_compiled_programs()  # the initializers', run once
     history = History()
     on_event(StartEvent(epochs=config.epochs, steps_per_epoch=steps, samples=int(len(encoded.x_train)),
@@ -141,7 +142,7 @@ def fit(config: Config, encoded: Encoded, on_event: OnEvent = lambda e: None,
     model.fit(**data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     history.seconds = time.perf_counter() - t0
     if members > 1:  # callers get the (B, T) model that every saved run has, holding the trained weights
-        trained, model = model, build_model(config, steps_per_epoch=steps)
+        trained, model = model, build_model(config, steps_per_epoch=steps, member_offset=member_offset)
         load_weights(model, export_weights(trained))
     history.stopped_early = stopper.stopped_epoch > 0
     if stopper.best_weights is not None:

@@ -31,6 +31,8 @@ SCALE = "/scale"  # suffixes added to an embedding table's name by quantize_tabl
 BASIS = "/basis"
 
 BIGRAM_HASH = 7919  # a prime; vocab_size * BIGRAM_HASH + vocab_size stays below 2**31 (int32 in Keras)
+# Member m of an ensemble trained apart hashes word pairs with the m-th of these primes (the first is BIGRAM_HASH).
+APART_BIGRAM_HASHES = (7919, 7927, 7933, 7937, 7949, 7951, 7963, 7993)
 
 
 def rnn_key(layer: int, direction: str, part: str) -> str:
@@ -38,14 +40,24 @@ def rnn_key(layer: int, direction: str, part: str) -> str:
     return f"rnn_{layer}/{direction}/{part}"
 
 
-def bigram_ids(token_ids: Any, buckets: int, xp: ModuleType = np) -> Any:
+def bigram_hashes(members: int, apart: bool) -> list[int]:
+    """The multiplier each member hashes word pairs with. Side by side, all share BIGRAM_HASH, as every run
+    saved before ensembles trained apart does. Trained apart, each member has its own prime, so the pairs that
+    share a bucket differ from member to member and so do the mistakes those collisions cause."""
+    return [APART_BIGRAM_HASHES[m] if apart else BIGRAM_HASH for m in range(members)]
+
+
+def bigram_bucket(previous: Any, token: Any, buckets: int, multiplier: int = BIGRAM_HASH) -> Any:
+    return (previous * multiplier + token) % buckets
+
+
+def bigram_ids(token_ids: Any, buckets: int, xp: ModuleType = np, multiplier: int = BIGRAM_HASH) -> Any:
     """The bucket of each (previous token, token) pair; the first token's previous token is padding.
 
     One formula for both readers: `xp` is numpy in the engine (pass int64 ids) or keras.ops in the
-    model (int32 ids, which BIGRAM_HASH keeps from overflowing).
+    model (int32 ids, which the multipliers keep from overflowing).
     """
-    previous = xp.pad(token_ids[:, :-1], [[0, 0], [1, 0]])
-    return (previous * BIGRAM_HASH + token_ids) % buckets
+    return bigram_bucket(xp.pad(token_ids[:, :-1], [[0, 0], [1, 0]]), token_ids, buckets, multiplier)
 
 
 def quantize_tables(weights: dict[str, np.ndarray], rank: int = 0) -> dict[str, np.ndarray]:

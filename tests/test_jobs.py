@@ -60,6 +60,16 @@ def test_a_job_trains_saves_a_run_and_reports_progress(manager, folders):
     assert job.metrics["accuracy"] == pytest.approx(run.metrics["accuracy"])
 
 
+def test_a_job_whose_networks_train_apart_trains_them_one_at_a_time_on_its_core(manager, monkeypatch):
+    monkeypatch.delenv("SENTIMENT_MEMBER_PROCESSES", raising=False)  # the server's default
+    job = manager.wait(manager.submit(TINY.replace(members=2, members_apart=True), "sample", owner="ana"), 240)
+    assert job.state == "done", job
+    run = runs.load_run(job.run)
+    assert run.config.members == 2 and len(run.history["members"]) == 2
+    lines = [e.message for e in manager.events(job.id) if isinstance(e, StatusEvent)]
+    assert "training 2 networks apart, 1 at a time" in lines, lines
+
+
 def test_queue_is_fifo_with_positions_and_a_queued_job_can_be_cancelled(manager):
     first = manager.submit(LONG, "sample", owner="a")
     second = manager.submit(TINY, "sample", owner="b")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import tiny
 
+from sentiment_core import weights
 from sentiment_core.inference import Engine
 from sentiment_core.members_apart import MEMBER_HOLDOUT, member_config, member_holdouts
 from sentiment_core.protocol import BatchEvent, EndEvent, EpochEvent, StartEvent, StatusEvent
@@ -30,13 +31,23 @@ def test_each_network_has_its_own_seed_and_trains_alone():
     config = tiny(members=4, members_apart=True, seed=2**31 - 2)
     alone = [member_config(config, m) for m in range(4)]
     assert [c.seed for c in alone] == [2**31 - 2, 2**31 - 1, 0, 1]
-    assert all(c.members == 1 and not c.members_apart and c.replace(seed=config.seed) == alone[0] for c in alone)
+    assert all(c.members == 1 and c.replace(seed=config.seed) == alone[0] for c in alone)
+
+
+def test_networks_trained_apart_hash_word_pairs_each_their_own_way():
+    assert weights.bigram_hashes(3, apart=False) == [weights.BIGRAM_HASH] * 3  # every run saved before
+    apart = weights.bigram_hashes(8, apart=True)
+    assert apart[0] == weights.BIGRAM_HASH and len(set(apart)) == 8
+    ids = np.random.default_rng(0).integers(0, 2_000, size=(50, 40))
+    buckets = [weights.bigram_ids(ids, 500, np, h) for h in apart[:2]]
+    assert (buckets[0] != buckets[1]).mean() > 0.9
 
 
 @pytest.fixture(scope="module")
 def apart(tmp_path_factory, cache_dir):
     events = []
-    config = tiny(members=3, members_apart=True, epochs=3, early_stopping=True, patience=1)
+    config = tiny(members=3, members_apart=True, epochs=3, early_stopping=True, patience=1, bigram_buckets=300,
+                  word_dropout=0.2, embedding_rank=4, bidirectional=True, pooling="max")
     run = train_and_save(config, "sample", tmp_path_factory.mktemp("apart") / "apart", events.append,
                          cache_dir=cache_dir)
     return run, events
@@ -52,6 +63,8 @@ def test_the_ensemble_is_a_run_whose_engine_matches_keras(apart):
     np.testing.assert_allclose(members.T, keras_members, atol=1e-5)
     np.testing.assert_allclose(engine.predict_ids(ids), keras_members.mean(axis=1), atol=1e-5)
     assert np.ptp(keras_members, axis=1).max() > 1e-3  # three different networks
+    layers = [keras.saving.load_model(run.path / "model.keras").get_layer(p + "embedding") for p in ("", "m2_", "m3_")]
+    assert [layer.bigram_hash for layer in layers] == weights.bigram_hashes(3, apart=True)
     assert run.meta["status"] == "complete" and 0.0 < run.metrics["accuracy"] <= 1.0
 
 
