@@ -121,8 +121,9 @@ class Config:
         help="What the output head reads: the last state, or the max/mean over all steps.")
     members: int = param(
         1, "Networks (ensemble)", "model", range=(1, 8), slider=True, cap=("SENTIMENT_MAX_MEMBERS", 4),
-        help="1 = one network. More trains that many networks side by side, each from its own random start, in "
-             "its own order of the reviews and on its own loss, and predicts the mean of their probabilities: "
+        help="1 = one network. More trains that many networks side by side (or apart: below), each from its own "
+             "random start, in its own order of the reviews and on its own loss, and predicts the mean of their "
+             "probabilities: "
              "an ensemble. Their mistakes differ, so the mean is right more often, at that many times the time "
              "and size. Training accuracy is then the members' average; validation accuracy is the ensemble's.")
     members_apart: bool = param(
@@ -235,6 +236,7 @@ PRESETS: dict[str, Config] = {
     # each epoch; early stopping watches the ensemble's validation accuracy. Each member was chosen on
     # validation by benchmarks/sweep.py as a single network (README). Its tables are saved at rank 8
     # of 64, 2.8 MB instead of 19, with the same validation accuracy and loss (benchmarks/embedding_rank.py).
+    # (Six networks trained apart score higher but train longer: README, "Networks trained apart".)
     "best": Config(vocab_size=20_000, maxlen=400, cell="gru", embedding_dim=64, bigram_buckets=50_000,
                    embedding_rank=8, units=32, bidirectional=True, pooling="max", dropout=0.6,
                    word_dropout=0.4, members=4, optimizer="adam", learning_rate=1e-3, weight_averaging=0.99,

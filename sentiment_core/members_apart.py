@@ -9,8 +9,8 @@ processes train two networks in little more than the time of one.
 
 The run's own validation reviews are held out from every network, so what is chosen after training (the
 calibration temperature, the insights) and the ensemble's validation accuracy come from reviews no network
-trained or stopped on. `History.members` records each network's stopping point and that accuracy for the
-mean of the first k networks, k = 1..members.
+trained or stopped on. `History.members` records each network's stopping point and (runner.save, from the
+stored weights) that accuracy for the mean of the first k networks, k = 1..members.
 """
 
 from __future__ import annotations
@@ -74,9 +74,8 @@ def _start_worker(events, stop, compiled: str) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _train_member(config: Config, member: int, encoded: Encoded, x_val: np.ndarray,
-                  grad_probe: bool) -> dict | None:
-    """In a worker process: train one network, return its weights, history and probabilities on x_val."""
+def _train_member(config: Config, member: int, encoded: Encoded, grad_probe: bool) -> dict | None:
+    """In a worker process: train one network, return its weights and history."""
     from . import footprint
     from .models import export_weights
     from .train import fit
@@ -85,10 +84,9 @@ def _train_member(config: Config, member: int, encoded: Encoded, x_val: np.ndarr
         return None  # stopped before this network began
     model, history = fit(member_config(config, member), encoded, lambda event: _events.put((member, event)),
                          _stop.is_set, grad_probe, member_offset=member)
-    probabilities = np.asarray(model.predict(x_val, batch_size=256, verbose=0)).reshape(-1)
     weights = export_weights(model)
     footprint.release_freed_memory()
-    return {"member": member, "weights": weights, "history": history, "val_probabilities": probabilities}
+    return {"member": member, "weights": weights, "history": history}
 
 
 def _summary(member: int, config: Config, trained: dict) -> dict:
@@ -98,6 +96,12 @@ def _summary(member: int, config: Config, trained: dict) -> dict:
     return {"member": member + 1, "seed": member_config(config, member).seed, "epochs": len(history.epochs),
             "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
             "holdout_accuracy": own, "seconds": history.seconds}
+
+
+def validation_curve(member_probabilities: np.ndarray, labels: np.ndarray) -> list[float]:
+    """Accuracy of the mean of the first k networks, k = 1..M, from their probabilities (M, N)."""
+    means = np.cumsum(member_probabilities, axis=0) / np.arange(1, len(member_probabilities) + 1)[:, None]
+    return [float(((mean > 0.5) == (labels > 0.5)).mean()) for mean in means]
 
 
 def fit_apart(config: Config, encoded: Encoded, on_event: Callable[[Event], None] = lambda e: None,
@@ -138,7 +142,7 @@ def fit_apart(config: Config, encoded: Encoded, on_event: Callable[[Event], None
     with (tempfile.TemporaryDirectory(prefix="sentiment-xla-") as compiled,
           ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                               initargs=(events, stop, compiled)) as pool):
-        pending = {pool.submit(_train_member, config, m, shares[m], encoded.x_val, grad_probe and m == 0)
+        pending = {pool.submit(_train_member, config, m, shares[m], grad_probe and m == 0)
                    for m in range(config.members)}
         while pending:
             done, pending = wait(pending, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -167,12 +171,7 @@ def fit_apart(config: Config, encoded: Encoded, on_event: Callable[[Event], None
     history = History(batches=first.batches, epochs=first.epochs, grad_norms=first.grad_norms,
                       best_epoch=first.best_epoch, stopped_early=first.stopped_early,
                       stopped_by_user=stop.is_set(), seconds=time.perf_counter() - t0)
-    probabilities = np.stack([trained[m]["val_probabilities"] for m in order])
-    history.members = []
-    for k, m in enumerate(order, 1):
-        mean = probabilities[:k].mean(axis=0)
-        history.members.append({**_summary(m, config, trained[m]),
-                                "ensemble_val_accuracy": float(((mean > 0.5) == (encoded.y_val > 0.5)).mean())})
+    history.members = [_summary(m, config, trained[m]) for m in order]
     on_event(EndEvent(stopped_early=history.stopped_early, stopped_by_user=history.stopped_by_user,
                       best_epoch=history.best_epoch, seconds=history.seconds))
     return ensemble, history

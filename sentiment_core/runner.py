@@ -132,6 +132,13 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
     engine = Engine(config, encoded.vocab, weights)
     memlog.mark("evaluate")
     t0 = time.perf_counter()
+    if history.members:  # networks trained apart: the validation accuracy of the mean of the first k, k = 1..M
+        from .members_apart import validation_curve
+
+        probabilities = np.concatenate([engine.forward_members(encoded.x_val[i:i + 512])[0]
+                                        for i in range(0, len(encoded.x_val), 512)], axis=1)
+        curve = validation_curve(probabilities, encoded.y_val)
+        history.members = [{**m, "ensemble_val_accuracy": a} for m, a in zip(history.members, curve, strict=True)]
     test, calibrated = calibration.calibrate_and_test(
         engine, (encoded.x_val, encoded.y_val), (encoded.x_test, encoded.y_test), encoded.x_test_short)
     eval_seconds = time.perf_counter() - t0
