@@ -23,22 +23,22 @@ sys.path.insert(0, str(ROOT))
 from sentiment_core.footprint import SMALL_PAGES, with_huge_pages  # noqa: E402  (the standard library only)
 
 
-def child(data: str, reviews: int, preset: str) -> None:
-    """One side: two epochs; prints the second one's wall, user and sys seconds as JSON."""
+def second_epoch(config, data: str, reviews: int, seed: int = 0) -> dict:
+    """Two epochs of `config`'s model on the first `reviews` training reviews, in length batches as `train`
+    reads them; the second epoch's wall, user and sys seconds. (Also benchmarks/members_apart.py's.)"""
     os.environ.setdefault("KERAS_BACKEND", "jax")  # as sentiment_core does, before Keras is imported
     import time
 
     import keras
 
     from sentiment_core.batches import LengthBatches
-    from sentiment_core.config import PRESETS
     from sentiment_core.features import prepare
     from sentiment_core.models import build_model
 
-    config = PRESETS[preset]
     encoded = prepare(data, config)
     x, y = encoded.x_train[:reviews], encoded.y_train[:reviews]
-    batches = LengthBatches(x, y, config.batch_size, config.padding, shuffle=True, seed=0, members=config.members)
+    keras.utils.set_random_seed(seed)
+    batches = LengthBatches(x, y, config.batch_size, config.padding, shuffle=True, seed=seed, members=config.members)
     model = build_model(config, steps_per_epoch=len(batches), any_length=True, member_inputs=config.members > 1)
     marks = []
 
@@ -51,7 +51,14 @@ def child(data: str, reviews: int, preset: str) -> None:
 
     model.fit(batches, epochs=2, verbose=0, callbacks=[Clock()])
     (w0, c0), (w1, c1) = marks[2], marks[3]
-    print(json.dumps({"wall": w1 - w0, "user": c1.user - c0.user, "sys": c1.system - c0.system}))
+    return {"wall": w1 - w0, "user": c1.user - c0.user, "sys": c1.system - c0.system}
+
+
+def child(data: str, reviews: int, preset: str) -> None:
+    """One side: prints its second epoch's seconds as JSON."""
+    from sentiment_core.config import PRESETS
+
+    print(json.dumps(second_epoch(PRESETS[preset], data, reviews)))
 
 
 def run_side(args: argparse.Namespace, huge: bool) -> dict:

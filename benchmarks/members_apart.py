@@ -26,34 +26,11 @@ from sentiment_core.footprint import with_huge_pages  # noqa: E402  (the standar
 
 def child(data: str, reviews: int, seed: int) -> None:
     """Two epochs of one network; prints the second one's wall, user and sys seconds as JSON."""
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    import time
+    from huge_pages import second_epoch  # benchmarks/ is this script's folder
 
-    import keras
-
-    from sentiment_core.batches import LengthBatches
     from sentiment_core.config import PRESETS
-    from sentiment_core.features import prepare
-    from sentiment_core.models import build_model
 
-    config = PRESETS["best"].replace(members=1, members_apart=False, seed=seed)
-    encoded = prepare(data, config)
-    x, y = encoded.x_train[:reviews], encoded.y_train[:reviews]
-    keras.utils.set_random_seed(seed)
-    batches = LengthBatches(x, y, config.batch_size, config.padding, shuffle=True, seed=seed)
-    model = build_model(config, steps_per_epoch=len(batches), any_length=True)
-    marks = []
-
-    class Clock(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            marks.append((time.perf_counter(), os.times()))
-
-        def on_epoch_end(self, epoch, logs=None):
-            marks.append((time.perf_counter(), os.times()))
-
-    model.fit(batches, epochs=2, verbose=0, callbacks=[Clock()])
-    (w0, c0), (w1, c1) = marks[2], marks[3]
-    print(json.dumps({"wall": w1 - w0, "user": c1.user - c0.user, "sys": c1.system - c0.system}))
+    print(json.dumps(second_epoch(PRESETS["best"].replace(members=1, seed=seed), data, reviews, seed)))
 
 
 def start(args: argparse.Namespace, seed: int) -> subprocess.Popen:
