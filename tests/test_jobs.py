@@ -214,7 +214,8 @@ def test_a_server_with_default_limits_accepts_every_preset_and_names_the_limit_i
     for variable in ("SENTIMENT_MAX_MEMBERS", "SENTIMENT_MAX_MAXLEN", "SENTIMENT_MAX_VOCAB", "SENTIMENT_MAX_EMBEDDING"):
         monkeypatch.delenv(variable, raising=False)
     for preset in PRESETS.values():
-        Limits().check(preset)  # e.g. best: four members, maxlen 400, 50k bigram buckets
+        Limits().check(preset)  # e.g. best: six networks, maxlen 400, 50k bigram buckets
     monkeypatch.setenv("SENTIMENT_MAX_MEMBERS", "2")
-    with pytest.raises(JobError, match="members 4 is above this server's limit of 2 .*SENTIMENT_MAX_MEMBERS"):
+    refused = f"members {PRESETS['best'].members} is above this server's limit of 2 .*SENTIMENT_MAX_MEMBERS"
+    with pytest.raises(JobError, match=refused):
         Limits().check(PRESETS["best"])
