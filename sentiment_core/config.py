@@ -233,12 +233,10 @@ PRESETS: dict[str, Config] = {
                         optimizer="adam", learning_rate=2e-3, batch_size=64, epochs=5),
     # An ensemble of six bidirectional GRUs that also see word pairs (hashed bigrams), max-pooled over
     # time, with word dropout against memorising favourite words and the weights' moving average kept at
-    # each epoch. The network was chosen on validation by benchmarks/sweep.py as a single network (README).
-    # The six train apart (members_apart.py), two at a time on a 2-core machine, each stopped on its own
-    # held-out tenth and hashing word pairs its own way; 5% of the training reviews stay out of all of them
-    # for the run's validation (temperature, insights). Tables are saved at rank 8 of 64, 2.8 MB instead of
-    # 19 per four networks, with the same validation accuracy and loss (benchmarks/embedding_rank.py).
-    # README, "Networks trained apart": how it was chosen, and what it scores over 3 seeds.
+    # each epoch. The network was chosen on validation as a single one (benchmarks/sweep.py); the six train
+    # apart (members_apart.py), each stopped on its own held-out tenth; 5% of the training reviews stay out
+    # of all of them for the run's validation. Tables are saved at rank 8 of 64 (benchmarks/embedding_rank.py).
+    # README, "Networks trained apart": how the recipe was chosen, and what it scores over 3 seeds.
     "best": Config(vocab_size=20_000, maxlen=400, cell="gru", embedding_dim=64, bigram_buckets=50_000,
                    embedding_rank=8, units=32, bidirectional=True, pooling="max", dropout=0.6,
                    word_dropout=0.4, members=6, members_apart=True, optimizer="adam", learning_rate=1e-3,
