@@ -87,10 +87,10 @@ def calibrate_and_test(engine, validation: tuple[np.ndarray, np.ndarray],
     engine.temperature = 1.0
     x_val, y_val = validation
     x_test, y_test = test
-    val_p = engine.predict_ids(x_val, batch_size=512)
+    val_p = engine.predict_ids(x_val)
     temperature = fit_temperature(y_val, val_p)
-    raw = engine.predict_ids(x_test, batch_size=512)
-    short = apply_temperature(engine.predict_ids(test_short, batch_size=512), temperature)
+    raw = engine.predict_ids(x_test)
+    short = apply_temperature(engine.predict_ids(test_short), temperature)
     scores = metrics.evaluate(y_test, apply_temperature(raw, temperature))
     before = metrics.evaluate(y_test, raw)
     scores["uncalibrated"] = {k: before[k] for k in ("loss", "ece", "reliability")}

@@ -135,8 +135,9 @@ def save(path: Path, config: Config, encoded: Encoded, model, history, data: str
     if history.members:  # networks trained apart: the validation accuracy of the mean of the first k, k = 1..M
         from .members_apart import validation_curve
 
-        probabilities = np.concatenate([engine.forward_members(encoded.x_val[i:i + 512])[0]
-                                        for i in range(0, len(encoded.x_val), 512)], axis=1)
+        step = engine.batch_size
+        probabilities = np.concatenate([engine.forward_members(encoded.x_val[i:i + step])[0]
+                                        for i in range(0, len(encoded.x_val), step)], axis=1)
         curve = validation_curve(probabilities, encoded.y_val)
         history.members = [{**m, "ensemble_val_accuracy": a} for m, a in zip(history.members, curve, strict=True)]
     test, calibrated = calibration.calibrate_and_test(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sentiment_core import data, runs, seeds
@@ -46,3 +47,15 @@ def test_shipped_run_loads_predicts_and_matches_its_card(name):
 def test_shipped_runs_stay_small():
     for name in SHIPPED:
         assert runs.disk_usage(runs.SHIPPED_DIR / name) < 20 * 2**20, name
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_batches_sized_to_the_model_give_the_same_probabilities(name):
+    run = runs.load_run(runs.SHIPPED_DIR / name)
+    engine = Engine.from_run(run)
+    steps = engine.batch_size * run.config.members * run.config.maxlen
+    assert engine.batch_size == 16 or steps <= 2**18 < steps + run.config.members * run.config.maxlen
+    _, test = data.load_raw("sample")
+    ids = engine.encode(test.texts[: engine.batch_size + 7])  # a full batch and a ragged one
+    one_by_one = [engine.predict_ids(ids[i : i + 1])[0] for i in range(len(ids))]
+    np.testing.assert_allclose(engine.predict_ids(ids), one_by_one, atol=1e-6)
