@@ -1,6 +1,6 @@
 """How much of the short-text gap is in the short texts themselves: a strong n-gram classifier on the same sets.
 
-    python benchmarks/short_text_ceiling.py --data ../shared/data/imdb
+    python benchmarks/short_text_ceiling.py --data ../shared/data/imdb [--train-short add|only]
 
 Trains, on the training split's whole reviews, a logistic regression over binary word and word-pair
 features scaled by their naive-Bayes log-count ratios (the NBSVM idea, Wang & Manning 2012; no neural
@@ -8,6 +8,8 @@ network, no word order beyond pairs) and scores it on the test reviews and on th
 sentence, at most 40 words: sentiment_core/short_texts.py, what `evaluate --short-texts` uses). If this model
 loses as much on short texts as our RNNs do, the loss comes from what two sentences say, not from the RNN.
 Also counts the short texts that hold none of the 2,000 most polar words (by that same ratio).
+`--train-short add` trains on each training review and its short text as well; `only` on the short texts alone:
+does a classifier that has read short texts close the gap?
 """
 
 from __future__ import annotations
@@ -63,13 +65,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="sample")
     parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength")
+    parser.add_argument("--train-short", choices=("none", "add", "only"), default="none",
+                        help="also (add) or only (only) train on the training reviews' short texts")
     args = parser.parse_args()
     started = time.perf_counter()
     train, test = data.load_raw(args.data)
-    x_train, index = features(train.texts)
+    train_short = [short_texts.shorten(t) for t in train.texts]
+    train_texts = {"none": train.texts, "add": train.texts + train_short, "only": train_short}[args.train_short]
+    x_train, index = features(train_texts)
     x_test, _ = features(test.texts, index)
     x_short, _ = features([short_texts.shorten(t) for t in test.texts], index)
-    y = train.labels
+    y = np.concatenate([train.labels, train.labels]) if args.train_short == "add" else train.labels
     positive = np.asarray(x_train[y == 1].sum(0)).ravel() + 1
     negative = np.asarray(x_train[y == 0].sum(0)).ravel() + 1
     ratio = np.log(positive / positive.sum()) - np.log(negative / negative.sum())
@@ -82,7 +88,8 @@ def main() -> None:
     polar = np.zeros(len(index), bool)
     polar[candidates[np.argsort(-np.abs(ratio[candidates]))[:POLAR]]] = True
     without = float((np.asarray(x_short[:, polar].sum(1)).ravel() == 0).mean())
-    print(f"{args.data}: {len(train.texts):,} training reviews, {len(test.texts):,} test reviews, "
+    print(f"{args.data}: {len(train_texts):,} training texts (--train-short {args.train_short}), "
+          f"{len(test.texts):,} test reviews, "
           f"{len(index):,} word and pair features ({time.perf_counter() - started:.0f} s)")
     print("| NB-weighted logistic regression, words + pairs | whole reviews | short texts | gap, points |")
     print("|---|---|---|---|")
