@@ -67,6 +67,9 @@ def _start_worker(events, stop, compiled: str) -> None:
     contending for them (benchmarks/members_apart.py: 1.67x one network's pace for two, against 1.32x)."""
     global _events, _stop
     _events, _stop = events, stop
+    from . import footprint
+
+    footprint.skip_optional_imports()  # a fresh interpreter: as in the job's worker, before Keras is imported
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {ONE_THREAD}".strip()  # before XLA starts
     import jax
 
@@ -113,6 +116,7 @@ def fit_apart(config: Config, encoded: Encoded, on_event: Callable[[Event], None
     epoch as a status line. A stop request stops the networks in training after their current batch and
     starts no more: the ensemble is then the networks that trained.
     """
+    from . import footprint
     from .models import build_model, load_weights
     from .train import History
 
@@ -164,9 +168,10 @@ def fit_apart(config: Config, encoded: Encoded, on_event: Callable[[Event], None
     if not trained:
         raise RuntimeError("stopped before any network was trained")
     order = sorted(trained)  # a prefix 0..k-1: networks start in order and every started one returns
-    ensemble = build_model(config.replace(members=len(order)))
     stacked = {name: np.stack([trained[m]["weights"][name] for m in order]) for name in trained[order[0]]["weights"]}
-    load_weights(ensemble, stacked if len(order) > 1 else trained[order[0]]["weights"])
+    with footprint.keras_without_tensorflow():  # building dropout layers would seed TensorFlow (~440 MB)
+        ensemble = build_model(config.replace(members=len(order)))
+        load_weights(ensemble, stacked if len(order) > 1 else trained[order[0]]["weights"])
 
     first = trained[order[0]]["history"]
     history = History(batches=first.batches, epochs=first.epochs, grad_norms=first.grad_norms,

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = r"""
@@ -50,15 +52,19 @@ def test_inference_runs_without_tensorflow_keras_or_jax(gru_run):
     assert result["connectivity"] == 4 and result["script"]
 
 
-def test_a_training_worker_loads_no_tensorflow_pandas_or_ipython(tmp_path, tiny_config):
+@pytest.mark.parametrize("shape", [{}, {"members": 2, "members_apart": True, "dropout": 0.5, "word_dropout": 0.3,
+                                           "bidirectional": True, "pooling": "max", "bigram_buckets": 500}],
+                         ids=["tiny", "best-shaped-apart"])
+def test_a_training_worker_loads_no_tensorflow_pandas_or_ipython(tmp_path, tiny_config, shape):
     """A job's worker process, start to end (train, grad probe, evaluate, save the run with model.keras):
-    Keras would import TensorFlow to seed it and to save (~440 MB), pandas and IPython when installed."""
+    Keras would import TensorFlow to seed it and to save (~440 MB), pandas and IPython when installed.
+    Networks trained apart: the worker builds their ensemble, and each member process trains one."""
     from sentiment_core.memlog import ENV
     from sentiment_core.protocol import JOB_FILE, RESULT_FILE, Job, JobState, read_result
 
     job_dir = tmp_path / "job"
     job_dir.mkdir()
-    job = Job(id="notf", owner="test", name="notf", data="sample", config=tiny_config(epochs=1).to_dict(),
+    job = Job(id="notf", owner="test", name="notf", data="sample", config=tiny_config(epochs=1, **shape).to_dict(),
               state=JobState.RUNNING, submitted=0.0, run_path=str(tmp_path / "runs" / "notf"),
               cache_dir=str(tmp_path / "cache"))
     (job_dir / JOB_FILE).write_text(job.to_json(), encoding="utf-8")
@@ -71,7 +77,7 @@ def test_a_training_worker_loads_no_tensorflow_pandas_or_ipython(tmp_path, tiny_
     assert result is not None and result.state == JobState.DONE, result
     phases = [json.loads(line) for line in marks.read_text().splitlines()]
     assert {"grad probe", "write run"} <= {m["phase"] for m in phases} and phases[-1]["phase"] == "done"
-    assert [m["heavy"] for m in phases if m["heavy"]] == []
+    assert [(m["phase"], m["heavy"]) for m in phases if m["heavy"]] == []
     assert (tmp_path / "runs" / "notf" / "model.keras").exists()
 
 
