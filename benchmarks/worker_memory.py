@@ -8,7 +8,8 @@ the very process a job gets (`python -m sentiment_core.jobs JOB_DIR`, from a job
 here), samples its RSS every 50 ms with psutil, and reads the phase marks the worker writes when
 SENTIMENT_MEMORY_LOG is set (sentiment_core/memlog.py). Each run starts with an empty feature
 cache (the costlier first run of a setting) unless --cache is given. The tokenizer's helper
-processes, started on a large corpus, are counted apart: they end before training starts.
+processes, started on a large corpus, and the processes that train networks apart, are counted apart
+(their phase marks, seed to grad probe, join the worker's in the table).
 """
 
 from __future__ import annotations
@@ -137,7 +138,8 @@ def measure(preset: str, data: str, cache: Path | None, every: float, keep: Path
 
 def report(preset: str, data: str, run: dict) -> None:
     print(f"\n{preset} on {data}: peak RSS {run['peak_kernel']:.0f} MiB (kernel high-water mark; sampled "
-          f"{run['peak_sampled']:.0f}), tokenizer helpers {run['children']:.0f} MiB, {run['seconds']:.0f} s, "
+          f"{run['peak_sampled']:.0f}), child processes (tokenizer helpers, networks trained apart) "
+          f"{run['children']:.0f} MiB, {run['seconds']:.0f} s, "
           f"tensorflow imported: {run['tensorflow']} (heavy modules: {', '.join(run['heavy']) or 'none'}; "
           f"{run['modules']} modules), test accuracy "
           f"{run['metrics']['accuracy']:.4f}")
