@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     train, test = data.load_raw(args.data)
-    train_short = [short_texts.shorten(t) for t in train.texts]
+    train_short = [] if args.train_short == "none" else [short_texts.shorten(t) for t in train.texts]
     train_texts = {"none": train.texts, "add": train.texts + train_short, "only": train_short}[args.train_short]
     x_train, index = features(train_texts)
     x_test, _ = features(test.texts, index)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sentiment_core import data, runs, seeds
-from sentiment_core.inference import Engine
+from sentiment_core.inference import BATCH_STEPS, Engine
 from sentiment_core.metrics import evaluate
 
 SHIPPED = sorted(p.name for p in runs.run_dirs(runs.SHIPPED_DIR))
@@ -54,7 +54,7 @@ def test_batches_sized_to_the_model_give_the_same_probabilities(name):
     run = runs.load_run(runs.SHIPPED_DIR / name)
     engine = Engine.from_run(run)
     steps = engine.batch_size * run.config.members * run.config.maxlen
-    assert engine.batch_size == 16 or steps <= 2**18 < steps + run.config.members * run.config.maxlen
+    assert engine.batch_size == 16 or steps <= BATCH_STEPS < steps + run.config.members * run.config.maxlen
     _, test = data.load_raw("sample")
     ids = engine.encode(test.texts[: engine.batch_size + 7])  # a full batch and a ragged one
     one_by_one = [engine.predict_ids(ids[i : i + 1])[0] for i in range(len(ids))]
